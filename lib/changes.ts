@@ -1,0 +1,226 @@
+// docker diff from overlay layers alone. Input: every layer's entries (layer 0 = UpperDir,
+// 1.. = LowerDirs, topmost first) sorted together in tree order; output: A/C/D changes in
+// the same order, computed as docker's naive diff does (merged container tree vs merged
+// image tree). Memory: one path group plus the stack of open directories.
+
+export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+
+export interface Entry {
+  layer: number;
+  type: EntryType;
+  /** Permission bits incl. setuid/setgid/sticky (find %m). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  /** Relative to the layer root, no leading slash; '' is the root itself. */
+  path: string;
+}
+
+/** What layer metadata find cannot print: xattrs and device numbers, keyed by layerKey(). */
+export interface LayerExtras {
+  opaque: Set<string>;
+  xwhiteout: Set<string>;
+  capability: Map<string, string>;
+  rdev: Map<string, string>;
+}
+
+export const layerKey = (layer: number, path: string) => `${layer}\0${path}`;
+
+export function emptyExtras(): LayerExtras {
+  return { opaque: new Set(), xwhiteout: new Set(), capability: new Map(), rdev: new Map() };
+}
+
+export type ChangeKind = 'A' | 'C' | 'D';
+export interface Change {
+  kind: ChangeKind;
+  path: string;
+  /** The container's entry (A, C) or the image's (D). */
+  entry: Entry;
+}
+
+interface Frame {
+  path: string;
+  /** The container's view of this directory still merges the lower layers (not new, not opaque). */
+  ctrSeesLower: boolean;
+  /** Lower layers merged into the image's view of this directory, top first. */
+  imgLayers: number[];
+  /** In both trees and unchanged itself: listed as C only once something beneath it changes. */
+  pending: boolean;
+  entry?: Entry;
+}
+
+// docker's sameFsTime: equal, or same second where either side has no sub-second part.
+const sameTime = (a: Entry, b: Entry) =>
+  a.mtimeSec === b.mtimeSec && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
+
+export class ChangeComputer {
+  private stack: Frame[] = [];
+  private group: Entry[] = [];
+
+  constructor(
+    private readonly extras: LayerExtras,
+    private readonly emit: (c: Change) => void,
+  ) {}
+
+  private isWhiteout(e: Entry): boolean {
+    if (e.type === 'c') return (this.extras.rdev.get(layerKey(e.layer, e.path)) ?? '0:0') === '0:0';
+    return e.type === 'f' && e.size === 0 && this.extras.xwhiteout.has(layerKey(e.layer, e.path));
+  }
+
+  private isOpaque(e: Entry): boolean {
+    return e.type === 'd' && this.extras.opaque.has(layerKey(e.layer, e.path));
+  }
+
+  /** docker's statDifferent plus the security.capability comparison. */
+  differs(img: Entry, ctr: Entry): boolean {
+    const x = this.extras;
+    if (img.type !== ctr.type || img.mode !== ctr.mode || img.uid !== ctr.uid || img.gid !== ctr.gid) return true;
+    if ((img.type === 'c' || img.type === 'b') &&
+        x.rdev.get(layerKey(img.layer, img.path)) !== x.rdev.get(layerKey(ctr.layer, ctr.path))) return true;
+    if (img.type !== 'd' && (!sameTime(img, ctr) || img.size !== ctr.size)) return true;
+    return x.capability.get(layerKey(img.layer, img.path)) !== x.capability.get(layerKey(ctr.layer, ctr.path));
+  }
+
+  /** Feed entries in tree order (all layers of one path together, layer ascending). */
+  push(e: Entry): void {
+    if (this.group.length && this.group[0]!.path !== e.path) this.flush();
+    this.group.push(e);
+  }
+
+  end(): void {
+    if (this.group.length) this.flush();
+    this.stack = [];
+  }
+
+  private report(kind: ChangeKind, entry: Entry): void {
+    for (const f of this.stack) {
+      if (f.pending && f.entry) {
+        f.pending = false;
+        this.emit({ kind: 'C', path: f.path, entry: f.entry });
+      }
+    }
+    this.emit({ kind, path: entry.path, entry });
+  }
+
+  /** The lower layers merged into an image directory found first at `from`. */
+  private mergeLayers(parentLayers: number[], from: number, at: Map<number, Entry>): number[] {
+    const out: number[] = [];
+    for (const l of parentLayers.slice(parentLayers.indexOf(from))) {
+      const r = at.get(l);
+      if (!r) continue;
+      if (r.type !== 'd' || this.isWhiteout(r)) break;
+      out.push(l);
+      if (this.isOpaque(r)) break;
+    }
+    return out;
+  }
+
+  private flush(): void {
+    const group = this.group;
+    this.group = [];
+    const path = group[0]!.path;
+    const at = new Map(group.map((e) => [e.layer, e]));
+    if (path === '') {
+      const lowers = group.filter((e) => e.layer > 0 && e.type === 'd').map((e) => e.layer);
+      this.stack = [{ path: '', ctrSeesLower: true, imgLayers: lowers, pending: false }];
+      return;
+    }
+    const slash = path.lastIndexOf('/');
+    const parentPath = slash < 0 ? '' : path.slice(0, slash);
+    while (this.stack.length && !isAncestor(this.stack[this.stack.length - 1]!.path, path)) this.stack.pop();
+    const parent = this.stack[this.stack.length - 1];
+    // No frame for the parent: inside a subtree that is unchanged, deleted or not a directory.
+    if (!parent || parent.path !== parentPath) return;
+
+    let img: Entry | undefined;
+    let imgFrom = -1;
+    for (const l of parent.imgLayers) {
+      const r = at.get(l);
+      if (!r) continue;
+      if (!this.isWhiteout(r)) { img = r; imgFrom = l; }
+      break;
+    }
+    const upper = at.get(0);
+    if (!upper) {
+      // A lower entry the container sees unchanged, or one its new/opaque parent hides.
+      if (!parent.ctrSeesLower && img) this.report('D', img);
+      return;
+    }
+    if (this.isWhiteout(upper)) {
+      if (img) this.report('D', img);
+      return;
+    }
+    if (!img) {
+      this.report('A', upper);
+      if (upper.type === 'd') this.stack.push({ path, ctrSeesLower: false, imgLayers: [], pending: false });
+      return;
+    }
+    const changed = this.differs(img, upper);
+    if (changed) this.report('C', upper);
+    if (upper.type === 'd') {
+      this.stack.push({
+        path,
+        ctrSeesLower: !this.isOpaque(upper),
+        imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+        pending: !changed,
+        entry: upper,
+      });
+    }
+  }
+}
+
+const isAncestor = (dir: string, path: string) => dir === '' || path.startsWith(`${dir}/`);
+
+const TYPES = new Set(['f', 'd', 'l', 'c', 'b', 'p', 's']);
+
+/** Parse the fields of an F record after KEY: LAYER TYPE MODE UID GID SIZE MTIME PATH. */
+export function parseEntry(f: readonly string[]): Entry {
+  const [layer, type, mode, uid, gid, size, mtime, rawPath] = f;
+  if (rawPath === undefined || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
+  const dot = mtime!.indexOf('.');
+  const sec = dot < 0 ? mtime! : mtime!.slice(0, dot);
+  const frac = dot < 0 ? '' : mtime!.slice(dot + 1);
+  return {
+    layer: Number(layer),
+    type: type as EntryType,
+    mode: parseInt(mode!, 8),
+    uid: Number(uid),
+    gid: Number(gid),
+    size: Number(size),
+    mtimeSec: Number(sec),
+    mtimeNsec: Number((frac + '000000000').slice(0, 9)),
+    // The node swapped '/' and \\001 so sort puts a directory's contents right after it.
+    path: unswapSlash(rawPath),
+  };
+}
+
+export function unswapSlash(p: string): string {
+  return p.replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
+}
+
+/** getfattr -d -e hex output of one layer → extras. Names are octal-escaped (\\012, \\134). */
+export function parseXattrDump(layer: number, text: string, into: LayerExtras): void {
+  let path: string | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# file: ')) {
+      const p = line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+      path = p === '.' ? '' : p.replace(/^\.\//, '');
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (path === undefined || eq < 0) continue;
+    const name = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    const key = layerKey(layer, path);
+    if (/^(trusted|user)\.overlay\.opaque$/.test(name)) {
+      if (value === '0x79') into.opaque.add(key); // "y"
+    } else if (/^(trusted|user)\.overlay\.whiteout$/.test(name)) {
+      into.xwhiteout.add(key);
+    } else if (name === 'security.capability') {
+      into.capability.set(key, value);
+    }
+  }
+}

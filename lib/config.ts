@@ -1,0 +1,180 @@
+// sneakpeek.config.yaml: the schema is the defaults object; parseConfig is pure and names
+// the bad key's path. Precedence: flags > environment > file > defaults (see resolveConfig).
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from './errors.ts';
+
+export const ENGINES = ['docker', 'podman', 'crictl'] as const;
+export const BACKENDS = ['bcc', 'bpftrace'] as const;
+export const LOG_TARGETS = ['journal', 'file'] as const;
+export type Engine = (typeof ENGINES)[number];
+export type Backend = (typeof BACKENDS)[number];
+
+export interface Config {
+  ssh: {
+    user: string;
+    port: number | null;
+    identityFile: string | null;
+    connectTimeout: number;
+    controlMaster: boolean;
+    options: string[];
+  };
+  sudo: boolean;
+  engine: Engine;
+  concurrency: number;
+  backend: Backend;
+  paths: {
+    docker: string;
+    podman: string;
+    crictl: string;
+    kubectl: string;
+    bpftool: string;
+    bpftrace: string;
+    fswatch: string;
+    execsnoop: string;
+    tcptracer: string;
+  };
+  unitDir: string;
+  envDir: string;
+  mapDir: string;
+  log: { target: (typeof LOG_TARGETS)[number]; dir: string };
+  fswatch: { events: string[]; flags: string[] };
+}
+
+export const DEFAULTS: Config = {
+  ssh: {
+    user: 'vagrant',
+    port: null,
+    identityFile: null,
+    connectTimeout: 10,
+    controlMaster: false,
+    options: [],
+  },
+  sudo: true,
+  engine: 'docker',
+  concurrency: 16,
+  backend: 'bcc',
+  paths: {
+    docker: 'docker',
+    podman: 'podman',
+    crictl: 'crictl',
+    kubectl: 'kubectl',
+    bpftool: 'bpftool',
+    bpftrace: '/usr/bin/bpftrace',
+    fswatch: '/usr/bin/fswatch',
+    execsnoop: '/usr/sbin/execsnoop-bpfcc',
+    tcptracer: '/usr/sbin/tcptracer-bpfcc',
+  },
+  unitDir: '/etc/systemd/system',
+  envDir: '/etc/sneakpeek',
+  mapDir: '/sys/fs/bpf',
+  log: { target: 'journal', dir: '/var/log/sneakpeek' },
+  fswatch: {
+    events: ['Created', 'Updated', 'Removed', 'MovedFrom', 'MovedTo', 'AttributeModified'],
+    flags: ['--recursive', '--timestamp', '--utc-time', '--format-time', '%FT%TZ', '--event-flags', '--allow-overflow'],
+  },
+};
+
+const ENUMS: Record<string, readonly string[]> = {
+  engine: ENGINES,
+  backend: BACKENDS,
+  'log.target': LOG_TARGETS,
+};
+const NULLABLE = new Set(['ssh.port', 'ssh.identityFile']);
+const POSITIVE = new Set(['ssh.port', 'ssh.connectTimeout', 'concurrency']);
+
+type Plain = { [k: string]: unknown };
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `a ${typeof v}`;
+}
+
+/** Check `value` against the shape of `schema`, returning a merged copy; throw naming the key. */
+function merge(schema: Plain, value: unknown, at: string, source: string): Plain {
+  if (!isPlain(value)) throw new UsageError(`${source}: ${at || 'top level'} must be a mapping, got ${typeName(value)}`);
+  const out: Plain = { ...schema };
+  for (const [key, v] of Object.entries(value)) {
+    const path = at ? `${at}.${key}` : key;
+    if (!(key in schema)) throw new UsageError(`${source}: unknown key '${path}'`);
+    out[key] = checkValue(schema[key], v, path, source);
+  }
+  return out;
+}
+
+function checkValue(def: unknown, v: unknown, path: string, source: string): unknown {
+  if (isPlain(def)) return merge(def, v, path, source);
+  if (v === null && NULLABLE.has(path)) return null;
+  const want = Array.isArray(def) ? 'list' : def === null ? (path === 'ssh.port' ? 'number' : 'string') : typeof def;
+  if (want === 'list') {
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new UsageError(`${source}: '${path}' must be a list of strings, got ${typeName(v)}`);
+    return v;
+  }
+  if (typeof v !== want) throw new UsageError(`${source}: '${path}' must be a ${want}, got ${typeName(v)}`);
+  if (want === 'number' && (!Number.isInteger(v) || (POSITIVE.has(path) && (v as number) < 1)))
+    throw new UsageError(`${source}: '${path}' must be a positive integer, got ${String(v)}`);
+  if (want === 'string' && (v as string).includes('\n'))
+    throw new UsageError(`${source}: '${path}' must be one line`);
+  const allowed = ENUMS[path];
+  if (allowed && !allowed.includes(v as string))
+    throw new UsageError(`${source}: '${path}' must be one of ${allowed.join(', ')}, got '${String(v)}'`);
+  return v;
+}
+
+/** Parse config text (YAML) over the defaults. Pure. An empty document means all defaults. */
+export function parseConfig(text: string, source = 'config'): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`${source}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (doc === null || doc === undefined) return structuredClone(DEFAULTS);
+  return merge(DEFAULTS as unknown as Plain, doc, '', source) as unknown as Config;
+}
+
+/** Environment overrides, each naming a config key; applied over the file. */
+export const ENV_KEYS: Record<string, string> = {
+  SNEAKPEEK_SSH_USER: 'ssh.user',
+  SNEAKPEEK_ENGINE: 'engine',
+  SNEAKPEEK_BACKEND: 'backend',
+  SNEAKPEEK_CONCURRENCY: 'concurrency',
+  SNEAKPEEK_SUDO: 'sudo',
+};
+
+/** Set a dotted key from a string (env var or flag), validated like the file. */
+export function setKey(cfg: Config, key: string, raw: string, source: string): Config {
+  const parts = key.split('.');
+  let def: unknown = DEFAULTS;
+  for (const p of parts) def = (def as Plain)[p];
+  let v: unknown = raw;
+  if (typeof def === 'number' || key === 'ssh.port') v = /^-?\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof def === 'boolean') v = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  const checked = checkValue(def, v, key, source);
+  const out = structuredClone(cfg) as unknown as Plain;
+  let node = out;
+  for (const p of parts.slice(0, -1)) node = node[p] as Plain;
+  node[parts[parts.length - 1]!] = checked;
+  return out as unknown as Config;
+}
+
+/** File (already read) < environment < flags. `flags` maps dotted keys to raw strings. */
+export function resolveConfig(
+  fileText: string | null,
+  fileSource: string,
+  env: Record<string, string | undefined>,
+  flags: Record<string, string | undefined> = {},
+): Config {
+  let cfg = fileText === null ? structuredClone(DEFAULTS) : parseConfig(fileText, fileSource);
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') cfg = setKey(cfg, key, raw, `environment ${name}`);
+  }
+  for (const [key, raw] of Object.entries(flags)) {
+    if (raw !== undefined) cfg = setKey(cfg, key, raw, `flag for ${key}`);
+  }
+  return cfg;
+}

@@ -1,0 +1,142 @@
+// `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
+// No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, type Change, type Entry, type LayerExtras } from './changes.ts';
+import { oneLine } from './errors.ts';
+import { factsOf, parseInspect, type ContainerFacts } from './inspect.ts';
+import { splitFields, utf8 } from './records.ts';
+
+export interface FilesTarget {
+  key: number;
+  /** How lines are labelled in cluster-wide runs, e.g. "10.0.0.3,0123456789ab". */
+  label?: string;
+  /** What the user named (container name or id), for messages. */
+  name: string;
+  /** Known up front when read from an inspect file. */
+  facts?: ContainerFacts;
+  meta?: { pod?: string; namespace?: string; node?: string; container?: string };
+}
+
+export interface OutputOptions {
+  chroot: boolean;
+  json: boolean;
+  nul: boolean;
+  all: boolean;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  f: 'file', d: 'dir', l: 'symlink', c: 'char', b: 'block', p: 'fifo', s: 'socket',
+};
+
+/** Host path under MergedDir, or the container path with --chroot. Paths stay latin1 (bytes). */
+function shownPath(rel: string, facts: ContainerFacts | undefined, chroot: boolean): string {
+  if (chroot) return `/${rel}`;
+  const merged = facts?.mergedDir ?? '';
+  return `${merged.replace(/\/$/, '')}/${rel}`;
+}
+
+export function formatChange(c: Change | { kind: null; path: string; entry?: Entry }, t: FilesTarget, o: OutputOptions): string {
+  const path = shownPath(c.path, t.facts, o.chroot);
+  const end = o.nul ? '\0' : '\n';
+  if (o.json) {
+    const e = c.entry;
+    const obj: Record<string, unknown> = {
+      kind: c.kind,
+      path: utf8(`/${c.path}`),
+      hostPath: utf8(shownPath(c.path, t.facts, false)),
+    };
+    if (e) {
+      obj.type = TYPE_NAMES[e.type];
+      obj.size = e.size;
+      obj.mode = e.mode.toString(8).padStart(4, '0');
+      obj.mtime = new Date(e.mtimeSec * 1000 + Math.floor(e.mtimeNsec / 1e6)).toISOString();
+    }
+    if (t.label) Object.assign(obj, { container: t.name, ...t.meta });
+    return JSON.stringify(obj) + end;
+  }
+  const line = c.kind ? `${c.kind} ${path}` : path;
+  return (t.label ? `${t.label} ${line}` : line) + end;
+}
+
+interface State {
+  target: FilesTarget;
+  extras: LayerExtras;
+  computer?: ChangeComputer;
+  error?: string;
+  changes: number;
+  done: boolean;
+}
+
+export interface FilesSink {
+  /** One output line, already terminated; latin1 string (write with 'latin1'). */
+  line(text: string): void;
+  warn(target: FilesTarget, message: string): void;
+}
+
+/** Consumes one node's records for its targets; `finish()` returns each target's outcome. */
+export class FilesConsumer {
+  private states = new Map<number, State>();
+
+  constructor(targets: readonly FilesTarget[], private readonly o: OutputOptions, private readonly sink: FilesSink) {
+    for (const t of targets) this.states.set(t.key, { target: t, extras: emptyExtras(), changes: 0, done: false });
+  }
+
+  private computer(s: State): ChangeComputer {
+    s.computer ??= new ChangeComputer(s.extras, (c) => {
+      s.changes++;
+      this.sink.line(formatChange(c, s.target, this.o));
+    });
+    return s.computer;
+  }
+
+  record(rec: string): void {
+    const tag = rec.slice(0, rec.indexOf('\t'));
+    const f = splitFields(rec, tag === 'F' ? 10 : tag === 'R' ? 6 : tag === 'FACTS' ? 7 : 4);
+    const s = this.states.get(Number(f[1]));
+    if (!s) return;
+    if (s.error) return;
+    switch (tag) {
+      case 'F':
+        this.computer(s).push(parseEntry(f.slice(2)));
+        break;
+      case 'X':
+        parseXattrDump(Number(f[2]), f.slice(3).join('\t'), s.extras);
+        break;
+      case 'R': {
+        const p = f[5]!.replace(/^\.\//, '');
+        s.extras.rdev.set(layerKey(Number(f[2]), p === '.' ? '' : p), `${parseInt(f[3]!, 16)}:${parseInt(f[4]!, 16)}`);
+        break;
+      }
+      case 'M':
+        s.changes++;
+        this.sink.line(formatChange({ kind: null, path: f[2]! }, s.target, this.o));
+        break;
+      case 'FACTS':
+        try {
+          s.target.facts = factsOf(JSON.parse(utf8(f[6]!)) as Record<string, unknown>, s.target.name);
+        } catch (err) {
+          s.error = err instanceof SyntaxError ? `${s.target.name}: engine returned unreadable inspect output` : oneLine(err);
+        }
+        break;
+      case 'DONE':
+        s.done = true;
+        break;
+      case 'ERR':
+        s.error = `${s.target.name}: ${utf8(f[2] ?? '')}`;
+        break;
+      case 'WARN':
+        this.sink.warn(s.target, utf8(f[2] ?? ''));
+        break;
+    }
+  }
+
+  /** End of the node's stream: flush, and say which targets failed and why. */
+  finish(nodeFailure?: string): { target: FilesTarget; error?: string; changes: number }[] {
+    return [...this.states.values()].map((s) => {
+      s.computer?.end();
+      const error = s.error ?? (s.done ? undefined : nodeFailure ?? `${s.target.name}: the node's listing ended early`);
+      return { target: s.target, error, changes: s.changes };
+    });
+  }
+}
+
+export { parseInspect };

@@ -1,0 +1,90 @@
+// Node-side sh for `-t files` / `-t merged_dir`: the node only lists its overlay layers
+// (find, stat, getfattr, sort — no Node.js there); lib/changes.ts computes the diff here.
+//
+// Records, all for container KEY (a small integer chosen by the operator side):
+//   FACTS KEY DRIVER UPPER LOWER MERGED JSON   engine inspect, one per container
+//   X KEY LAYER TEXT      getfattr -d dump of layer LAYER (0 = UpperDir, 1.. = LowerDir order)
+//   R KEY LAYER MAJ MIN ./PATH   device numbers (hex) of char/block devices
+//   F KEY LAYER TYPE MODE UID GID SIZE MTIME PATH   one entry; PATH relative, '' = the layer root
+//   M KEY PATH            one path of the merged view (--all)
+//   DONE KEY              the container's listing is complete
+// F records of all layers of one container come sorted together in tree order: '/' is swapped
+// with \001 (tr) before `sort -z`, so a directory's contents follow it directly.
+import type { Engine } from './config.ts';
+import { shQuote } from './quote.ts';
+
+export const XATTR_PATTERN = '^(trusted|user)\\.overlay\\.(opaque|whiteout)$|^security\\.capability$';
+
+const LAYERS_FN = `sp_layers() { # KEY UPPER LOWER(colon-separated)
+  k=$1 up=$2 lowers=$3
+  if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 0; fi
+  if ! ( cd "$up" && ls -A >/dev/null ) 2>/dev/null; then rec ERR "$k" "UpperDir $up: permission denied (run as root, or set sudo: true)"; return 0; fi
+  set -- "$up"
+  oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
+  if command -v getfattr >/dev/null 2>&1; then
+    n=0; for d in "$@"; do
+      printf 'X\\t%s\\t%s\\t' "$k" "$n"
+      ( cd "$d" && getfattr -R -P -d -e hex -m ${shQuote(XATTR_PATTERN)} . 2>/dev/null )
+      printf '\\0'; n=$((n+1))
+    done
+  else
+    rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
+  fi
+  n=0; for d in "$@"; do
+    ( cd "$d" && find . \\( -type c -o -type b \\) -exec stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" {} + )
+    n=$((n+1))
+  done
+  n=0; for d in "$@"; do
+    ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" )
+    n=$((n+1))
+  done | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n
+}`;
+
+const MERGED_FN = `sp_merged() { # KEY MERGED: every path of the merged view
+  if [ ! -d "$2" ]; then rec ERR "$1" "MergedDir $2: not mounted (is the container running?)"; return 0; fi
+  ( cd "$2" && find . -mindepth 1 -printf "M\\t$1\\t%P\\0" )
+}`;
+
+/** sh that inspects container NAME with the engine CLI and emits FACTS; $sp_* vars set after. */
+export function inspectFn(engine: Engine, enginePath: string): string {
+  const fmt =
+    '{{.GraphDriver.Name}}{{"\\t"}}{{.GraphDriver.Data.UpperDir}}{{"\\t"}}{{.GraphDriver.Data.LowerDir}}{{"\\t"}}{{.GraphDriver.Data.MergedDir}}{{"\\t"}}{{json .}}';
+  if (engine === 'crictl') throw new Error('crictl inspect is not wired into -t files yet');
+  return `sp_inspect() { # KEY NAME → FACTS record; returns 1 when the engine does not know NAME
+  if ! out=$(${shQuote(enginePath)} inspect --type container --format ${shQuote(fmt)} -- "$2" 2>&1); then
+    rec ERR "$1" "$(lastline "$out")"; return 1
+  fi
+  sp_driver=$(printf '%s\\n' "$out" | head -n1 | cut -f1)
+  sp_upper=$(printf '%s\\n' "$out" | head -n1 | cut -f2)
+  sp_lower=$(printf '%s\\n' "$out" | head -n1 | cut -f3)
+  sp_merged=$(printf '%s\\n' "$out" | head -n1 | cut -f4)
+  printf 'FACTS\\t%s\\t%s\\0' "$1" "$out"
+}`;
+}
+
+export interface LayerDirs {
+  upperDir: string;
+  lowerDirs: string[];
+  mergedDir: string;
+}
+
+/** Step: list one container's layers whose dirs are already known (from an inspect file). */
+export function listKnownStep(key: number, dirs: LayerDirs, all: boolean): string {
+  if (all) return `sp_merged ${key} ${shQuote(dirs.mergedDir)} && rec DONE ${key}`;
+  return `sp_layers ${key} ${shQuote(dirs.upperDir)} ${shQuote(dirs.lowerDirs.join(':'))} && rec DONE ${key}`;
+}
+
+/** Step: inspect container NAME on the node, then list its layers (or merged view). */
+export function inspectAndListStep(key: number, name: string, all: boolean): string {
+  const list = all ? `sp_merged ${key} "$sp_merged"` : `sp_layers ${key} "$sp_upper" "$sp_lower"`;
+  return `if sp_inspect ${key} ${shQuote(name)}; then
+  case $sp_driver in overlay|overlay2) ${list} && rec DONE ${key} ;; esac
+fi`;
+}
+
+/** Step: only inspect (for -t merged_dir). */
+export function inspectOnlyStep(key: number, name: string): string {
+  return `sp_inspect ${key} ${shQuote(name)} && rec DONE ${key}`;
+}
+
+export const FILES_DEFS = [LAYERS_FN, MERGED_FN];

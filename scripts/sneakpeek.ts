@@ -1,0 +1,135 @@
+#!/usr/bin/env -S npx tsx
+// sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
+//
+// USAGE
+//   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
+//   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
+//   sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+//
+// EXAMPLES
+//   docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
+//   sneakpeek -t files --chroot -n web                                       # this host's engine
+//   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
+//   sneakpeek -t merged_dir -n web                                           # where its root is mounted
+//
+// EXIT CODES
+//   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
+import { readFileSync } from 'node:fs';
+import { cli, guard, isEntry, runEntry, loadConfig, processIO, readAll, wantsVerbose, type IO } from '../lib/cli.ts';
+import { UsageError } from '../lib/errors.ts';
+import { parseInspect } from '../lib/inspect.ts';
+import { checkNodeAddress } from '../lib/runner.ts';
+import { checkContainerName, type Target } from '../lib/targets.ts';
+import { runFiles } from './types/files.ts';
+
+export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
+
+USAGE
+  sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
+  sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
+  sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+
+TYPES
+  files        what the container changed, from its overlay layers: A added, C changed, D deleted
+               (docker diff without the daemon). Host paths under MergedDir; --chroot prints
+               container paths, the same lines docker diff prints. Tree order.
+  merged_dir   the container's merged root on the host
+  fswatch, procmon, tcptracer   set up watching / tracing units (not available yet)
+
+OPTIONS
+  -t, --type TYPE        what to do (required)
+  -f, --file FILE        read docker/podman inspect JSON from FILE ('-' = stdin); no daemon needed
+  -n, --name CONTAINER   container name or id (picks one when FILE holds several)
+  -a, --address NODE     run on NODE over ssh (default: this host)
+  -u, --user USER        ssh user (config ssh.user; default vagrant)
+  -c, --engine ENGINE    docker | podman | crictl (config engine)
+  -e, --exclude POD      skip this pod in cluster-wide runs (repeatable)
+      --chroot           print container paths (/etc/motd) instead of host paths
+      --all              print every path of the merged view (the original's literal output)
+      --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime
+  -0, --null             end lines with NUL instead of newline
+      --dry-run          print each node's script instead of running it
+      --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
+  -v, --verbose          more detail on stderr
+  -h, --help             this text
+
+EXAMPLES
+  docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
+  sneakpeek -t files --chroot -n web                                       # this host's engine
+  sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
+  sneakpeek -t merged_dir -n web                                           # where its root is mounted
+
+EXIT CODES
+  0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
+`;
+
+const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
+
+function parse(argv: string[]) {
+  return cli(argv, 'sneakpeek')
+    .option('type', { alias: 't', type: 'string', choices: TYPES })
+    .option('file', { alias: 'f', type: 'string' })
+    .option('name', { alias: 'n', type: 'string' })
+    .option('address', { alias: 'a', type: 'string' })
+    .option('user', { alias: 'u', type: 'string' })
+    .option('engine', { alias: 'c', type: 'string' })
+    .option('exclude', { alias: 'e', type: 'string', array: true })
+    .option('chroot', { type: 'boolean', default: false })
+    .option('all', { type: 'boolean', default: false })
+    .option('json', { type: 'boolean', default: false })
+    .option('null', { alias: '0', type: 'boolean', default: false })
+    .option('dry-run', { type: 'boolean', default: false })
+    .option('config', { type: 'string' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false })
+    .option('help', { alias: 'h', type: 'boolean', default: false })
+    .parseSync();
+}
+
+export async function main(argv: string[], io: IO = processIO()): Promise<number> {
+  return guard(io, 'sneakpeek', wantsVerbose(argv), async () => {
+    const args = parse(argv);
+    if (args.help) {
+      io.stdout.write(HELP);
+      return 0;
+    }
+    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer)');
+    if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine });
+    const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
+
+    if (args.type !== 'files' && args.type !== 'merged_dir')
+      throw new UsageError(`-t ${args.type} is not available yet in this version`);
+
+    let targets: Target[];
+    if (args.file !== undefined) {
+      const text = args.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readInspectFile(args.file);
+      const facts = parseInspect(text, args.name, args.file === '-' ? 'stdin' : args.file);
+      targets = [{ node, name: facts.name, key: 0, facts }];
+    } else if (args.name !== undefined) {
+      targets = [{ node, name: checkContainerName(args.name), key: 0 }];
+    } else {
+      throw new UsageError('cluster-wide runs (no -n and no -f) are not available yet; give -n CONTAINER or -f FILE');
+    }
+    if (args.exclude?.length && args.name !== undefined) throw new UsageError('-e POD applies to cluster-wide runs only, not with -n');
+    return runFiles(targets, cfg, {
+      type: args.type,
+      chroot: args.chroot,
+      all: args.all,
+      json: args.json,
+      nul: args.null,
+      dryRun: args['dry-run'],
+      verbose: args.verbose,
+    }, io);
+  });
+}
+
+function readInspectFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+if (isEntry(import.meta.url)) await runEntry(main);

@@ -1,0 +1,74 @@
+// sneakpeek -t files / -t merged_dir: plan one script per node, stream its records through
+// lib/files.ts, print lines as they come.
+import type { Config } from '../../lib/config.ts';
+import { FilesConsumer, type OutputOptions } from '../../lib/files.ts';
+import { nodeScript } from '../../lib/node-script.ts';
+import { FILES_DEFS, inspectAndListStep, inspectFn, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
+import { RecordSplitter } from '../../lib/records.ts';
+import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
+import { byNode, summary, type Target } from '../../lib/targets.ts';
+import type { IO } from '../../lib/cli.ts';
+
+export interface FilesArgs extends OutputOptions {
+  type: 'files' | 'merged_dir';
+  dryRun: boolean;
+  verbose: boolean;
+}
+
+/** The script that lists (or, for merged_dir, only inspects) these containers on one node. */
+export function filesScript(targets: readonly Target[], cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
+  const enginePath = cfg.paths[cfg.engine];
+  const steps = targets.map((t) => {
+    if (t.facts) return listKnownStep(t.key, t.facts, a.all);
+    if (a.type === 'merged_dir') return inspectOnlyStep(t.key, t.name);
+    return inspectAndListStep(t.key, t.name, a.all);
+  });
+  return nodeScript([inspectFn(cfg.engine, enginePath), ...FILES_DEFS], steps);
+}
+
+export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io: IO): Promise<number> {
+  // merged_dir from an inspect file needs no node at all.
+  if (a.type === 'merged_dir' && targets.every((t) => t.facts)) {
+    for (const t of targets) io.stdout.write(`${t.label ? `${t.label} ` : ''}${t.facts!.mergedDir}\n`);
+    return 0;
+  }
+  const groups = [...byNode(targets)];
+  if (a.dryRun) {
+    for (const [node, ts] of groups) io.stdout.write(`# node: ${node ?? 'localhost'}\n${filesScript(ts, cfg, a)}\n`);
+    return 0;
+  }
+  let ok = 0;
+  let failed = 0;
+  await pool(groups, cfg.concurrency, async ([node, ts]) => {
+    let full = false;
+    const consumer = new FilesConsumer(ts, a, {
+      line: (text) => {
+        if (!io.stdout.write(Buffer.from(text, 'latin1'))) full = true;
+      },
+      warn: (t, msg) => io.stderr.write(`sneakpeek: warning: ${t.label ?? t.name}: ${msg}\n`),
+    });
+    const splitter = new RecordSplitter();
+    const run = await runNodeScript({ node, script: filesScript(ts, cfg, a) }, cfg, {
+      onStdout: (chunk) => {
+        splitter.push(chunk, (rec) => consumer.record(rec));
+        // Keep memory flat: stop reading the node while stdout's reader catches up.
+        if (!full) return;
+        full = false;
+        return new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
+      },
+    });
+    const why = run.code === 0 ? undefined : `${node ?? 'localhost'}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
+    for (const r of consumer.finish(why)) {
+      if (r.error) {
+        failed++;
+        io.stderr.write(`sneakpeek: ${r.target.label ? `${r.target.label}: ` : ''}${r.error}\n`);
+      } else {
+        ok++;
+        if (a.type === 'merged_dir') io.stdout.write(`${r.target.label ? `${r.target.label} ` : ''}${r.target.facts?.mergedDir}\n`);
+      }
+    }
+    if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
+  });
+  if (targets.length > 1 || failed) io.stderr.write(`${summary(ok, failed)}\n`);
+  return failed ? 1 : 0;
+}
