@@ -10,7 +10,6 @@
 //   DONE KEY              the container's listing is complete
 // F records of all layers of one container come sorted together in tree order: '/' is swapped
 // with \001 (tr) before `sort -z`, so a directory's contents follow it directly.
-import type { Engine } from './config.ts';
 import { shQuote } from './quote.ts';
 
 export const XATTR_PATTERN = '^(trusted|user)\\.overlay\\.(opaque|whiteout)$|^security\\.capability$';
@@ -44,23 +43,6 @@ const MERGED_FN = `sp_merged() { # KEY MERGED: every path of the merged view
   if [ ! -d "$2" ]; then rec ERR "$1" "MergedDir $2: not mounted (is the container running?)"; return 0; fi
   ( cd "$2" && find . -mindepth 1 -printf "M\\t$1\\t%P\\0" )
 }`;
-
-/** sh that inspects container NAME with the engine CLI and emits FACTS; $sp_* vars set after. */
-export function inspectFn(engine: Engine, enginePath: string): string {
-  const fmt =
-    '{{.GraphDriver.Name}}{{"\\t"}}{{.GraphDriver.Data.UpperDir}}{{"\\t"}}{{.GraphDriver.Data.LowerDir}}{{"\\t"}}{{.GraphDriver.Data.MergedDir}}{{"\\t"}}{{json .}}';
-  if (engine === 'crictl') throw new Error('crictl inspect is not wired into -t files yet');
-  return `sp_inspect() { # KEY NAME → FACTS record; returns 1 when the engine does not know NAME
-  if ! out=$(${shQuote(enginePath)} inspect --type container --format ${shQuote(fmt)} -- "$2" 2>&1); then
-    rec ERR "$1" "$(lastline "$out")"; return 1
-  fi
-  sp_driver=$(printf '%s\\n' "$out" | head -n1 | cut -f1)
-  sp_upper=$(printf '%s\\n' "$out" | head -n1 | cut -f2)
-  sp_lower=$(printf '%s\\n' "$out" | head -n1 | cut -f3)
-  sp_merged=$(printf '%s\\n' "$out" | head -n1 | cut -f4)
-  printf 'FACTS\\t%s\\t%s\\0' "$1" "$out"
-}`;
-}
 
 export interface LayerDirs {
   upperDir: string;

@@ -3,7 +3,8 @@
 import type { Config } from '../../lib/config.ts';
 import { FilesConsumer, type OutputOptions } from '../../lib/files.ts';
 import { nodeScript } from '../../lib/node-script.ts';
-import { FILES_DEFS, inspectAndListStep, inspectFn, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
+import { inspectFn } from '../../lib/engine-script.ts';
+import { FILES_DEFS, inspectAndListStep, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
 import { RecordSplitter } from '../../lib/records.ts';
 import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
 import { byNode, summary, type Target } from '../../lib/targets.ts';
@@ -17,13 +18,12 @@ export interface FilesArgs extends OutputOptions {
 
 /** The script that lists (or, for merged_dir, only inspects) these containers on one node. */
 export function filesScript(targets: readonly Target[], cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
-  const enginePath = cfg.paths[cfg.engine];
   const steps = targets.map((t) => {
     if (t.facts) return listKnownStep(t.key, t.facts, a.all);
     if (a.type === 'merged_dir') return inspectOnlyStep(t.key, t.name);
     return inspectAndListStep(t.key, t.name, a.all);
   });
-  return nodeScript([inspectFn(cfg.engine, enginePath), ...FILES_DEFS], steps);
+  return nodeScript([inspectFn(cfg), ...FILES_DEFS], steps);
 }
 
 export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io: IO): Promise<number> {
