@@ -163,7 +163,8 @@ export class ChangeComputer {
     if (upper.type === 'd') {
       this.stack.push({
         path,
-        ctrSeesLower: !this.isOpaque(upper),
+        // Below an opaque directory the container sees no lower layer at any depth.
+        ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
         imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
         pending: !changed,
         entry: upper,

@@ -1,0 +1,144 @@
+// The diff engine over synthetic layer listings: docker's naive-diff rules, case by case.
+import { describe, expect, it } from 'vitest';
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/changes.ts';
+
+type Spec = string; // "f 644 size mtime" | "d 755" | "c 0 rdev" | "l 777 size" ... fields: type mode [size] [mtime] [uid] [gid]
+interface Layers {
+  upper: Record<string, Spec>;
+  lowers: Record<string, Spec>[];
+  extras?: (x: LayerExtras) => void;
+}
+
+function entry(layer: number, path: string, spec: Spec): Entry {
+  const [type, mode = '644', size = '0', mtime = '1000', uid = '0', gid = '0'] = spec.split(' ');
+  const [sec, nsec = '0'] = mtime.split('.');
+  return {
+    layer, path, type: type as EntryType, mode: parseInt(mode, 8), size: Number(size),
+    mtimeSec: Number(sec), mtimeNsec: Number(nsec), uid: Number(uid), gid: Number(gid),
+  };
+}
+
+// Tree order as the node's `tr '/\001' | sort -z` produces it: '/' sorts lowest.
+const treeKey = (p: string) => Buffer.from(p.replace(/\//g, '\x01'), 'latin1');
+
+function diff(l: Layers): string[] {
+  const all: Entry[] = [];
+  const layers = [l.upper, ...l.lowers];
+  layers.forEach((tree, i) => {
+    all.push(entry(i, '', 'd 755'));
+    for (const [p, s] of Object.entries(tree)) all.push(entry(i, p, s));
+  });
+  all.sort((a, b) => Buffer.compare(treeKey(a.path), treeKey(b.path)) || a.layer - b.layer);
+  const extras = emptyExtras();
+  l.extras?.(extras);
+  const out: string[] = [];
+  const cc = new ChangeComputer(extras, (c) => out.push(`${c.kind} /${c.path}`));
+  for (const e of all) cc.push(e);
+  cc.end();
+  return out;
+}
+
+const image = {
+  etc: 'd 755', 'etc/motd': 'f 644 8 1000', 'etc/sub': 'd 755', 'etc/sub/a': 'f 644 1 1000',
+  data: 'd 755', 'data/old': 'd 755', 'data/old/a': 'f 644 1 1000', 'data/old/b': 'f 644 1 1000',
+  'data/old/deep': 'd 755', 'data/old/deep/c': 'f 644 1 1000', bin: 'd 755', 'bin/sh': 'f 755 100 1000',
+};
+
+const cases: [string, Layers, string[]][] = [
+  ['nothing in the upper dir', { upper: {}, lowers: [image] }, []],
+  ['a new file: the file is A, its parent C', { upper: { etc: 'd 755', 'etc/new': 'f 644 3 2000' }, lowers: [image] }, ['C /etc', 'A /etc/new']],
+  ['a new tree: every descendant A', { upper: { n: 'd 755', 'n/x': 'd 755', 'n/x/y': 'f 644 1 2000' }, lowers: [image] }, ['A /n', 'A /n/x', 'A /n/x/y']],
+  ['a modified file (size)', { upper: { etc: 'd 755', 'etc/motd': 'f 644 9 1000' }, lowers: [image] }, ['C /etc', 'C /etc/motd']],
+  ['a modified file (mtime)', { upper: { etc: 'd 755', 'etc/motd': 'f 644 8 1001' }, lowers: [image] }, ['C /etc', 'C /etc/motd']],
+  ['chmod only', { upper: { etc: 'd 755', 'etc/motd': 'f 600 8 1000' }, lowers: [image] }, ['C /etc', 'C /etc/motd']],
+  ['chown only', { upper: { etc: 'd 755', 'etc/motd': 'f 644 8 1000 1' }, lowers: [image] }, ['C /etc', 'C /etc/motd']],
+  ['copied up without a real change: not listed, nor its parents', { upper: { etc: 'd 755', 'etc/sub': 'd 755', 'etc/sub/a': 'f 644 1 1000' }, lowers: [image] }, []],
+  ['same second, one side without nanoseconds: same time', { upper: { etc: 'd 755', 'etc/motd': 'f 644 8 1000.5' }, lowers: [image] }, []],
+  ['same second, different nanoseconds: changed', {
+    upper: { etc: 'd 755', 'etc/motd': 'f 644 8 1000.5' }, lowers: [{ ...image, 'etc/motd': 'f 644 8 1000.7' }],
+  }, ['C /etc', 'C /etc/motd']],
+  ['a directory mode change alone', { upper: { etc: 'd 700' }, lowers: [image] }, ['C /etc']],
+  ['a directory mtime change alone is not a change', { upper: { etc: 'd 755 4096 5000' }, lowers: [image] }, []],
+  ['a whiteout: D, parent C', { upper: { etc: 'd 755', 'etc/motd': 'c 0' }, lowers: [image] }, ['C /etc', 'D /etc/motd']],
+  ['a whited-out directory: only its top is D', { upper: { data: 'd 755', 'data/old': 'c 0' }, lowers: [image] }, ['C /data', 'D /data/old']],
+  ['a whiteout of something the image never had', { upper: { etc: 'd 755', 'etc/ghost': 'c 0' }, lowers: [image] }, []],
+  ['an xattr whiteout (zero-size file)', {
+    upper: { etc: 'd 755', 'etc/motd': 'f 0 0 1000' }, lowers: [image],
+    extras: (x) => x.xwhiteout.add(layerKey(0, 'etc/motd')),
+  }, ['C /etc', 'D /etc/motd']],
+  ['an opaque directory re-created with new content', {
+    upper: { data: 'd 755', 'data/old': 'd 755', 'data/old/new': 'f 644 1 2000', 'data/old/a': 'f 644 1 1000' }, lowers: [image],
+    extras: (x) => x.opaque.add(layerKey(0, 'data/old')),
+  }, ['C /data', 'C /data/old', 'D /data/old/b', 'D /data/old/deep', 'A /data/old/new']],
+  ['an opaque directory hides re-created subdirectories\' image children', {
+    upper: { data: 'd 755', 'data/old': 'd 755', 'data/old/deep': 'd 755' }, lowers: [image],
+    extras: (x) => x.opaque.add(layerKey(0, 'data/old')),
+  }, ['C /data', 'C /data/old', 'D /data/old/a', 'D /data/old/b', 'C /data/old/deep', 'D /data/old/deep/c']],
+  ['a file replaced by a directory: C, and its contents A', { upper: { etc: 'd 755', 'etc/motd': 'd 755', 'etc/motd/x': 'f 644' }, lowers: [image] }, ['C /etc', 'C /etc/motd', 'A /etc/motd/x']],
+  ['a directory replaced by a file: C only', { upper: { etc: 'd 755', 'etc/sub': 'f 644 1' }, lowers: [image] }, ['C /etc', 'C /etc/sub']],
+  ['a new symlink', { upper: { etc: 'd 755', 'etc/link': 'l 777 4' }, lowers: [image] }, ['C /etc', 'A /etc/link']],
+  ['a changed security.capability', {
+    upper: { bin: 'd 755', 'bin/sh': 'f 755 100 1000' }, lowers: [image],
+    extras: (x) => x.capability.set(layerKey(0, 'bin/sh'), '0x01'),
+  }, ['C /bin', 'C /bin/sh']],
+  ['a device with other numbers', {
+    upper: { dev: 'd 755', 'dev/null': 'c 666' }, lowers: [{ dev: 'd 755', 'dev/null': 'c 666' }],
+    extras: (x) => { x.rdev.set(layerKey(0, 'dev/null'), '1:3'); x.rdev.set(layerKey(1, 'dev/null'), '1:5'); },
+  }, ['C /dev', 'C /dev/null']],
+  ['the root is never listed', { upper: { '': 'd 700', etc: 'd 755', 'etc/new': 'f 644' }, lowers: [image] }, ['C /etc', 'A /etc/new']],
+  ['two image layers: the top lower wins', {
+    upper: { etc: 'd 755', 'etc/motd': 'f 644 9 1000' }, lowers: [{ etc: 'd 755', 'etc/motd': 'f 644 9 1000' }, image],
+  }, []],
+  ['two image layers: a file deleted in the image comes back as A', {
+    upper: { etc: 'd 755', 'etc/motd': 'f 644 8 1000' }, lowers: [{ etc: 'd 755', 'etc/motd': 'c 0' }, image],
+  }, ['C /etc', 'A /etc/motd']],
+  ['two image layers: an opaque lower dir hides the layer below', {
+    upper: { data: 'd 755', 'data/old': 'd 755', 'data/old/a': 'f 644 1 1000' },
+    lowers: [{ data: 'd 755', 'data/old': 'd 755', 'data/old/z': 'f 644 1 1000' }, image],
+    extras: (x) => x.opaque.add(layerKey(1, 'data/old')),
+  }, ['C /data', 'C /data/old', 'A /data/old/a']],
+  ['names that sort between a directory and its contents', {
+    upper: { etc: 'd 755', 'etc-x': 'f 644', 'etc.d': 'd 755', 'etc/new': 'f 644' }, lowers: [image],
+  }, ['C /etc', 'A /etc/new', 'A /etc-x', 'A /etc.d']],
+];
+
+describe('ChangeComputer', () => {
+  it.each(cases)('%s', (_name, layers, expected) => {
+    expect(diff(layers)).toEqual(expected);
+  });
+});
+
+describe('parseEntry', () => {
+  it.each([
+    [['0', 'f', '644', '0', '0', '12', '1700000000.1234567890', 'etc\x01motd'], { layer: 0, type: 'f', mode: 0o644, size: 12, mtimeSec: 1700000000, mtimeNsec: 123456789, path: 'etc/motd' }],
+    [['2', 'd', '1777', '5', '6', '4096', '1700000000', ''], { layer: 2, type: 'd', mode: 0o1777, uid: 5, gid: 6, mtimeNsec: 0, path: '' }],
+    [['1', 'f', '644', '0', '0', '1', '1.5', 'a/b\x01c'], { mtimeNsec: 500000000, path: 'a\x01b/c' }],
+  ])('%j', (fields, want) => {
+    expect(parseEntry(fields)).toMatchObject(want);
+  });
+  it('refuses a record it does not understand', () => {
+    expect(() => parseEntry(['0', 'q', '644'])).toThrow(/bad layer listing record/);
+  });
+});
+
+describe('unswapSlash', () => {
+  it.each([['a\x01b', 'a/b'], ['a/b', 'a\x01b'], ['plain', 'plain'], ['\x01/\x01', '/\x01/']])('%j → %j', (i, o) => {
+    expect(unswapSlash(i)).toBe(o);
+  });
+});
+
+describe('parseXattrDump', () => {
+  it('reads opaque, whiteout and capability xattrs with octal-escaped names', () => {
+    const x = emptyExtras();
+    parseXattrDump(0, [
+      '# file: .', 'trusted.overlay.opaque=0x79', '',
+      '# file: a\\012b', 'user.overlay.opaque=0x79', '',
+      '# file: back\\134slash', 'trusted.overlay.opaque=0x78', '',
+      '# file: w', 'trusted.overlay.whiteout=0x', '',
+      '# file: bin/ping', 'security.capability=0x0100000200200000', '',
+    ].join('\n'), x);
+    expect([...x.opaque]).toEqual([layerKey(0, ''), layerKey(0, 'a\nb')]);
+    expect([...x.xwhiteout]).toEqual([layerKey(0, 'w')]);
+    expect(x.capability.get(layerKey(0, 'bin/ping'))).toBe('0x0100000200200000');
+  });
+});
