@@ -1,0 +1,148 @@
+// sneakpeek -t files --chroot -f <docker inspect> prints exactly docker diff's lines,
+// for containers that change their file system in every way overlay2 records.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runTool, sortedLines } from '../helpers/cli.ts';
+import { cleanupContainers, docker, dockerDiffSorted, ensureBusyboxImage, exec, runContainer } from '../helpers/docker.ts';
+import { dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+
+const skip = missing({ root: isRoot, 'docker engine': dockerUp });
+// File names cannot hold '/': the canary is relative, so it would land in whatever directory
+// a shell ran it from (the repo, a layer dir, /); we look in each.
+const CANARY = `sp-files-canary-${process.pid}`;
+const canaryFound = () => [ROOT, '/', os.tmpdir(), '/tmp'].some((d) => existsSync(path.join(d, CANARY)));
+const HOSTILE = [
+  'with space', 'tab\there', 'new\nline', 'ünïcødé-名前', '-leading-dash', '--', `$(touch ${CANARY})`,
+  `\`touch ${CANARY}\``, `it's "quoted"`, 'semi;colon', 'back\\slash', '*', '.hidden',
+];
+
+// What each container does after it starts; docker exec runs it inside.
+const CASES: Record<string, string> = {
+  'a: adds files and nested directories':
+    'mkdir -p /new/a/b && echo x > /new/a/b/f && echo y > /tmp/t && mkdir /etc/app/conf.d && echo z > /etc/app/conf.d/z.conf',
+  'b: modifies and chmods image files':
+    'echo more >> /etc/motd && chmod 600 /etc/app/app.conf && chown 65534:65534 /data/keep.txt && chmod 700 /data',
+  'c: deletes image files': 'rm /etc/motd /data/old/a.txt && rm -r /data/old/deep',
+  'd: deletes an image directory and re-creates it with new content':
+    'rm -rf /data/old && mkdir -p /data/old/deep && echo n > /data/old/new.txt && echo again > /data/old/a.txt',
+  'e: renames files and a directory':
+    'mv /etc/app/app.conf /etc/app/renamed.conf && mv /data/keep.txt /tmp/kept.txt && mv /data/old /data/older',
+  'f: symlinks and hostile names': [
+    'ln -s /etc/motd /tmp/link && ln -s dangling /tmp/dangling && mkdir "/tmp/dir with space"',
+    ...HOSTILE.map((n) => `echo hi > '/tmp/${n.replace(/'/g, `'\\''`)}' && mkdir -p '/tmp/d-${n.replace(/'/g, `'\\''`)}/x'`),
+  ].join(' && '),
+  'h: opens an image file for writing without changing it': 'exec 3>>/etc/motd; exec 4>>/data/old/a.txt; true',
+};
+
+describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
+  let image: string;
+  let dir: string;
+  const name = (i: number) => `sp-files-${process.pid}-${i}`;
+
+  beforeAll(() => {
+    image = ensureBusyboxImage();
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sp-files-'));
+  });
+  afterAll(() => cleanupContainers());
+
+  function check(container: string): string[] {
+    const inspectFile = path.join(dir, `${container}.json`);
+    writeFileSync(inspectFile, docker('inspect', container));
+    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-f', inspectFile]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const ours = sortedLines(r.stdout);
+    expect(ours).toEqual(dockerDiffSorted(container));
+    return ours;
+  }
+
+  it.each(Object.entries(CASES).map(([k, v], i) => [k, v, i] as const))('%s', (_label, script, i) => {
+    runContainer(name(i), image);
+    exec(name(i), script);
+    const lines = check(name(i));
+    if (!_label.startsWith('h:')) expect(lines.length).toBeGreaterThan(0);
+    else expect(lines).toEqual([]); // a copy-up without a real change is not a change
+    expect(canaryFound()).toBe(false);
+  });
+
+  it('g: a two-layer image made with docker commit', () => {
+    const base = name(100);
+    runContainer(base, image);
+    exec(base, 'echo layer2 > /etc/layer2.conf && rm /etc/motd && rm -r /data/old/deep && mkdir /opt && echo o > /opt/o && echo changed > /data/keep.txt');
+    const image2 = `sneakpeek-test/two-layer:${process.pid}`;
+    docker('commit', base, image2);
+    try {
+      const c = name(101);
+      runContainer(c, image2);
+      // touch things from both layers, re-create what the top layer deleted
+      exec(c, 'echo x >> /etc/layer2.conf && echo back > /etc/motd && rm /data/old/a.txt && rm /opt/o && echo y >> /data/keep.txt && mkdir -p /data/old/deep');
+      const lines = check(c);
+      expect(lines).toContain('A /etc/motd');
+      expect(lines).toContain('A /data/old/deep');
+      docker('rm', '-f', c);
+    } finally {
+      docker('rmi', '-f', image2);
+    }
+  });
+
+  it('-n NAME asks this host\'s engine and prints the same as -f', () => {
+    const c = name(200);
+    runContainer(c, image);
+    exec(c, CASES['d: deletes an image directory and re-creates it with new content']!);
+    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-n', c]);
+    expect(r.code).toBe(0);
+    expect(sortedLines(r.stdout)).toEqual(dockerDiffSorted(c));
+  });
+
+  it('without --chroot prints host paths under MergedDir; -t merged_dir prints MergedDir', () => {
+    const c = name(300);
+    runContainer(c, image);
+    exec(c, 'echo x > /tmp/hostpath');
+    const merged = docker('inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', c);
+    const md = runTool('sneakpeek', ['-t', 'merged_dir', '-n', c]);
+    expect(md).toMatchObject({ code: 0, stdout: `${merged}\n`, stderr: '' });
+    const r = runTool('sneakpeek', ['-t', 'files', '-n', c]);
+    expect(r.code).toBe(0);
+    expect(sortedLines(r.stdout)).toEqual([`A ${merged}/tmp/hostpath`, `C ${merged}/tmp`]);
+    // the host path is real: the file is there, through the merged mount
+    expect(existsSync(`${merged}/tmp/hostpath`)).toBe(true);
+  });
+
+  it('--json gives one object a line with kind, path, hostPath, type, size, mode, mtime', () => {
+    const c = name(400);
+    runContainer(c, image);
+    exec(c, 'printf 12345 > /tmp/five && chmod 640 /tmp/five && rm /etc/motd');
+    const r = runTool('sneakpeek', ['-t', 'files', '--json', '-n', c]);
+    expect(r.code).toBe(0);
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const five = objs.find((o) => o.path === '/tmp/five');
+    expect(five).toMatchObject({ kind: 'A', type: 'file', size: 5, mode: '0640' });
+    expect(String(five!.hostPath)).toMatch(/\/merged\/tmp\/five$/);
+    expect(Date.now() - Date.parse(String(five!.mtime))).toBeLessThan(10 * 60_000);
+    expect(objs.find((o) => o.path === '/etc/motd')).toMatchObject({ kind: 'D', type: 'file', size: 8 });
+  });
+
+  it('-0 ends every line with NUL, so names with newlines stay whole', () => {
+    const c = name(500);
+    runContainer(c, image);
+    exec(c, "echo x > '/tmp/two\nlines'");
+    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-0', '-n', c]);
+    expect(r.code).toBe(0);
+    expect(r.raw.toString('utf8').split('\0').filter(Boolean).sort()).toEqual(['A /tmp/two\nlines', 'C /tmp']);
+  });
+
+  it('--all prints every path of the merged view (the original\'s output)', () => {
+    const c = name(600);
+    runContainer(c, image);
+    exec(c, 'echo x > /tmp/all-new && rm /etc/motd');
+    const r = runTool('sneakpeek', ['-t', 'files', '--all', '--chroot', '-n', c]);
+    expect(r.code).toBe(0);
+    const paths = sortedLines(r.stdout);
+    const inside = sortedLines(exec(c, 'find / -xdev -mindepth 1 | grep -v -e "^/proc" -e "^/sys" -e "^/dev"'));
+    expect(paths).toContain('/tmp/all-new');
+    expect(paths).not.toContain('/etc/motd');
+    for (const p of inside) expect(paths).toContain(p);
+  });
+});
