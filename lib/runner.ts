@@ -126,8 +126,8 @@ export interface CommandResult {
 }
 
 /** Run a local command (argv, no shell surprises: zx quotes each value with shQuote). */
-export async function runCommand(argv: readonly string[], input?: string): Promise<CommandResult> {
-  const p = await $({ quiet: true, nothrow: true, input })`${argv}`;
+export async function runCommand(argv: readonly string[], input?: string, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+  const p = await $({ quiet: true, nothrow: true, input, ...(env ? { env } : {}) })`${argv}`;
   return { code: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };
 }
 
