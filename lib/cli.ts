@@ -42,6 +42,10 @@ export function cli(argv: string[], scriptName: string): Argv {
     .strict()
     .exitProcess(false)
     .parserConfiguration({ 'duplicate-arguments-array': false, 'strip-aliased': true })
+    // `-f` with nothing after it is a usage error, not an empty file name.
+    .middleware((args) => {
+      for (const [k, v] of Object.entries(args)) if (v === '' && k.length > 1 && k !== '$0') throw new UsageError(`--${k} needs a value`);
+    }, true)
     .fail((msg, err) => {
       throw err instanceof UsageError ? err : new UsageError(msg || oneLine(err));
     });

@@ -69,6 +69,6 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
   });
-  if (targets.length > 1 || failed) io.stderr.write(`${summary(ok, failed)}\n`);
+  if (targets.length > 1) io.stderr.write(`${summary(ok, failed)}\n`);
   return failed ? 1 : 0;
 }
