@@ -13,7 +13,7 @@ export interface FilesTarget {
   name: string;
   /** Known up front when read from an inspect file. */
   facts?: ContainerFacts;
-  meta?: { pod?: string; namespace?: string; node?: string; container?: string };
+  meta?: { pod?: string; namespace?: string; node?: string; container?: string; nodeIP?: string; id?: string };
 }
 
 export interface OutputOptions {

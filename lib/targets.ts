@@ -1,4 +1,5 @@
 // Which containers a command works on, grouped by node: one node script per node.
+import type { Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
 import type { ContainerFacts } from './inspect.ts';
 
@@ -12,7 +13,9 @@ export interface Target {
   /** Set for cluster-wide runs: lines are prefixed with it ("NODE,CONTAINER"). */
   label?: string;
   facts?: ContainerFacts;
-  meta?: { pod?: string; namespace?: string; node?: string; container?: string };
+  /** Cluster-wide runs: the engine that knows this container on its node (else cfg.engine). */
+  engine?: Engine;
+  meta?: { pod?: string; namespace?: string; node?: string; container?: string; nodeIP?: string; id?: string };
 }
 
 /** Group targets by node, keeping first-seen node order. */
@@ -24,6 +27,22 @@ export function byNode<T extends { node: string | undefined }>(targets: readonly
     else m.set(t.node, [t]);
   }
   return m;
+}
+
+/**
+ * One node's targets split by engine, each with the config to build its engine functions
+ * from (usually one group: a node runs one runtime). A node script with several groups
+ * defines the engine functions again before each group's steps: still one session.
+ */
+export function engineGroups<T extends { engine?: Engine }>(targets: readonly T[], cfg: Config): { cfg: Config; targets: T[] }[] {
+  const m = new Map<Engine, T[]>();
+  for (const t of targets) {
+    const e = t.engine ?? cfg.engine;
+    const list = m.get(e);
+    if (list) list.push(t);
+    else m.set(e, [t]);
+  }
+  return [...m].map(([engine, ts]) => ({ cfg: engine === cfg.engine ? cfg : { ...cfg, engine }, targets: ts }));
 }
 
 /** A container name as engines allow it, or a (partial) id; refuses anything else. */
