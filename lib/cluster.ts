@@ -1,0 +1,150 @@
+// Cluster discovery shared by every tool: kubectl (through the runner) or a saved pods file
+// → containers (lib/pods.ts) → targets, one per container, grouped later by node.
+//
+// Tools add the options with `clusterOptions(yargs)` and call `resolveTargets(...)` when no
+// -n/-f names a single container:
+//   --namespace NS | -A, --selector SEL, --pods-file FILE|-, -e POD (repeatable), --running
+// The engine on each node follows the pod's runtime (docker:// → docker, containerd:// and
+// cri-o:// → crictl) unless -c ENGINE forces one.
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { readAll, type IO } from './cli.ts';
+import type { Config, Engine } from './config.ts';
+import { OpError, UsageError } from './errors.ts';
+import { checkNamespace, checkPodExclusion, checkSelector, parsePodsJson, podContainers, type PodContainer, type PodsResult } from './pods.ts';
+import { checkNodeAddress, lastLine, runCommand } from './runner.ts';
+import type { Target } from './targets.ts';
+
+export interface ClusterArgs {
+  namespace?: string;
+  allNamespaces?: boolean;
+  selector?: string;
+  podsFile?: string;
+  exclude?: string[];
+  running?: boolean;
+}
+
+/** The discovery options, same spelling in every tool. */
+export function clusterOptions<T>(y: Argv<T>) {
+  return y
+    .option('namespace', { type: 'string' })
+    .option('all-namespaces', { alias: 'A', type: 'boolean', default: false })
+    .option('selector', { alias: 'l', type: 'string' })
+    .option('pods-file', { type: 'string' })
+    .option('exclude', { alias: 'e', type: 'string', array: true })
+    .option('running', { type: 'boolean', default: false });
+}
+
+/** Help text lines for the options above, for each tool's HELP. */
+export const CLUSTER_HELP = `      --namespace NS     pods of namespace NS (default: kubectl's current namespace)
+  -A, --all-namespaces   pods of every namespace
+  -l, --selector SEL     only pods matching the label selector (kubectl's -l)
+      --pods-file FILE   read saved \`kubectl get pods -o json\` output from FILE ('-' = stdin); no kubectl
+  -e, --exclude POD      leave out pod POD (full name, or NAMESPACE/POD; repeatable)
+      --running          every running container, ready or not (default: ready and started)`;
+
+/** The parsed args in the shape ClusterArgs wants (yargs camel-cases for us; this just picks). */
+export function clusterArgs(a: {
+  namespace?: string;
+  allNamespaces?: boolean;
+  selector?: string;
+  podsFile?: string;
+  exclude?: (string | number)[];
+  running?: boolean;
+}): ClusterArgs {
+  return {
+    namespace: a.namespace,
+    allNamespaces: a.allNamespaces,
+    selector: a.selector,
+    podsFile: a.podsFile,
+    exclude: a.exclude?.map(String),
+    running: a.running,
+  };
+}
+
+/** Validate every value before anything runs. */
+export function checkClusterArgs(a: ClusterArgs): void {
+  if (a.namespace !== undefined) checkNamespace(a.namespace);
+  if (a.namespace !== undefined && a.allNamespaces) throw new UsageError('--namespace and -A exclude each other');
+  if (a.selector !== undefined) checkSelector(a.selector);
+  for (const e of a.exclude ?? []) checkPodExclusion(e);
+}
+
+/** The kubectl argv for these args. Pure. `=` forms: a value can never be read as an option. */
+export function kubectlArgv(cfg: Config, a: ClusterArgs): string[] {
+  const argv = [cfg.paths.kubectl, 'get', 'pods', '--output=json'];
+  if (a.allNamespaces) argv.push('--all-namespaces');
+  else if (a.namespace !== undefined) argv.push(`--namespace=${checkNamespace(a.namespace)}`);
+  if (a.selector !== undefined) argv.push(`--selector=${checkSelector(a.selector)}`);
+  return argv;
+}
+
+/** The pods to look at: kubectl's answer, or the saved file (filtered here the way kubectl would). */
+export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise<PodsResult> {
+  checkClusterArgs(a);
+  const filter = { exclude: a.exclude, running: a.running };
+  if (a.podsFile !== undefined) {
+    const source = a.podsFile === '-' ? 'stdin' : a.podsFile;
+    const text = a.podsFile === '-' ? (await readAll(io.stdin)).toString('utf8') : readText(a.podsFile);
+    const ns = a.allNamespaces ? undefined : a.namespace;
+    return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
+  }
+  const argv = kubectlArgv(cfg, a);
+  const r = await runCommand(argv, undefined, { ...process.env, ...io.env });
+  if (r.code === 127) throw new OpError(`${argv[0]}: not found (set paths.kubectl in the config)`);
+  if (r.code !== 0) throw new OpError(`kubectl get pods failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
+  return podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter);
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+const RUNTIME_ENGINES: Record<string, Engine> = { docker: 'docker', containerd: 'crictl', 'cri-o': 'crictl' };
+
+/** The engine that knows a pod's container on its node: the runtime's, unless one is forced. */
+export function engineFor(runtime: string, cfg: Config, forced: boolean): Engine {
+  return forced ? cfg.engine : (RUNTIME_ENGINES[runtime] ?? cfg.engine);
+}
+
+/** One target per container; key = index; label NODE,CONTAINERID12 as the original prints it. */
+export function podTargets(containers: readonly PodContainer[], cfg: Config, engineForced: boolean): Target[] {
+  return containers.map((c, key) => ({
+    node: checkNodeAddress(c.nodeIP),
+    name: c.id,
+    key,
+    label: `${c.nodeIP},${c.shortId}`,
+    engine: engineFor(c.runtime, cfg, engineForced),
+    meta: { pod: c.pod, namespace: c.namespace, container: c.container, node: c.nodeName, nodeIP: c.nodeIP, id: c.id },
+  }));
+}
+
+export interface ResolveOptions {
+  /** Script name for stderr lines. */
+  prog: string;
+  /** -c ENGINE was given: use it on every node instead of the pod's runtime. */
+  engineForced: boolean;
+  /** Only this node's containers (-a NODE without -n). */
+  node?: string;
+  verbose?: boolean;
+}
+
+/**
+ * Every container the cluster args select, as targets. Values that cannot be valid (a bad
+ * hostIP or container id in the pod list) are reported on stderr, one line each, and counted
+ * in `failed`; the rest go on.
+ */
+export async function resolveTargets(cfg: Config, a: ClusterArgs, io: IO, o: ResolveOptions): Promise<{ targets: Target[]; failed: number }> {
+  const found = await discoverPods(cfg, a, io);
+  if (o.verbose) for (const s of found.skipped) io.stderr.write(`${o.prog}: skipped ${s}\n`);
+  for (const p of found.problems) io.stderr.write(`${o.prog}: ${p}\n`);
+  let containers = found.containers;
+  if (o.node !== undefined) containers = containers.filter((c) => c.nodeIP === o.node || c.nodeName === o.node);
+  if (o.verbose) io.stderr.write(`${o.prog}: ${containers.length} containers on ${new Set(containers.map((c) => c.nodeIP)).size} nodes\n`);
+  return { targets: podTargets(containers, cfg, o.engineForced), failed: found.problems.length };
+}
