@@ -51,3 +51,23 @@ export function nsFn(cfg: Config): string {
   rec NS "$1" "$sp_id" "$sp_pid" "$sp_ino"
 }`;
 }
+
+/**
+ * sp_cid KEY NAME → $sp_cid: the container's 12-hex-char id (unit instance ids). When the
+ * engine no longer knows NAME (container removed) and NAME itself is an id of 12+ hex
+ * characters, its first 12 are taken, so teardown still finds the instance. Else ERR, 1.
+ */
+export function cidFn(cfg: Config): string {
+  requireDockerLike(cfg.engine);
+  return `sp_cid() { # KEY NAME
+  if out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2" 2>&1); then
+    sp_cid=$(printf '%s\\n' "$out" | head -n1 | cut -c1-12)
+  else
+    case $2 in *[!0-9a-f]*|'') rec ERR "$1" "$(lastline "$out")"; return 1 ;; esac
+    if [ \${#2} -lt 12 ]; then rec ERR "$1" "$(lastline "$out")"; return 1; fi
+    sp_cid=$(printf '%s' "$2" | cut -c1-12)
+  fi
+  case $sp_cid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id for $2: '$sp_cid'"; return 1 ;; esac
+  if [ \${#sp_cid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id for $2: '$sp_cid'"; return 1; fi
+}`;
+}
