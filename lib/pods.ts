@@ -247,8 +247,8 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
 /** The original's line: NODE_IP,CONTAINER_ID. */
 export const containerLine = (c: PodContainer) => `${c.nodeIP},${c.shortId}`;
 
-/** --json: one object per container. */
-export const containerJson = (c: PodContainer) =>
+/** --json: one object per container (engine: what sneakpeek's tools use for it on its node). */
+export const containerJson = (c: PodContainer, engine?: string) =>
   JSON.stringify({
     pod: c.pod,
     namespace: c.namespace,
@@ -257,4 +257,5 @@ export const containerJson = (c: PodContainer) =>
     nodeIP: c.nodeIP,
     runtime: c.runtime,
     id: c.id,
+    ...(engine ? { engine } : {}),
   });
