@@ -1,0 +1,201 @@
+// A private, real systemd for integration tests, and `systemd-analyze verify` of rendered units.
+//
+// How sneakpeek's node script reaches it (what works, checked on Debian 12 / systemd 252):
+// the node script runs on this host as usual (`sh -s`, host mount namespace, so the docker
+// CLI still finds /run/docker.sock), with cfg.unitDir = the instance's unit dir (its
+// SYSTEMD_UNIT_PATH), cfg.envDir / cfg.log.dir under the instance's temp dir, and PATH
+// starting with `binDir`, whose `systemctl` is `nsenter -t PID -m -p -- /bin/systemctl "$@"`.
+// Files are shared (same file system; only /run differs), so the templates and env files
+// sneakpeek writes are the ones the private systemd loads, and every systemctl call of the
+// script talks to the private instance. Running the whole script under `nsenter … sh -s`
+// does not work as is: the private /run (tmpfs) hides the docker socket. The shim calls
+// /bin/systemctl by absolute path: inside the namespace the same PATH would find the shim again.
+//
+// Isolation: the unit path holds ONLY the test's unit dir (no trailing ':', so the host's
+// units — tmpfiles cleanup of /tmp, gettys… — are never loaded); /run is a fresh tmpfs; the
+// instance lives in its own cgroup (`sneakpeek-test-<name>-<n>` in the name=systemd and unified
+// hierarchies) with accounting off (a private system.conf bind-mounted over the host's, in
+// its own mount namespace only), so two test instances never share system.slice. stop()
+// kills only its systemd pid (PID 1 of its namespace: everything in it dies with it), then
+// removes its cgroups and temp dir.
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { commandWorks } from './prereq.ts';
+
+export const SYSTEMD_BIN = '/lib/systemd/systemd';
+export const SYSTEMCTL_BIN = '/bin/systemctl';
+
+/** Targets that default dependencies of services name; each a bare [Unit]. */
+export const STUB_TARGETS = [
+  'sysinit.target', 'basic.target', 'shutdown.target', 'multi-user.target', 'sockets.target',
+  'timers.target', 'paths.target', 'local-fs.target', 'network.target', 'slices.target',
+];
+
+export const systemdAvailable = () =>
+  existsSync(SYSTEMD_BIN) && commandWorks('systemd-analyze', ['--version']) && commandWorks('nsenter', ['--version']) && commandWorks('unshare', ['--version']);
+
+/** Write the stub targets (and test.target) into `dir`. */
+export function writeStubUnits(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const t of [...STUB_TARGETS, 'test.target']) writeFileSync(path.join(dir, t), `[Unit]\nDescription=stub ${t}\n`);
+}
+
+export interface VerifyResult {
+  status: number;
+  output: string;
+}
+
+/**
+ * `systemd-analyze verify` of instance `<tool>@<instance>.service` of a rendered template, in a
+ * temp unit dir with the stub targets (SYSTEMD_UNIT_PATH = that dir only). Extra files (e.g.
+ * the instance's env file) can be placed with `files`.
+ */
+export function verifyInstance(templateName: string, templateText: string, instance = 'example', files: Record<string, string> = {}): VerifyResult {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-verify-'));
+  try {
+    writeStubUnits(dir);
+    writeFileSync(path.join(dir, templateName), templateText);
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, text);
+    }
+    const unit = path.join(dir, templateName.replace('@.', `@${instance}.`));
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', unit], {
+      encoding: 'utf8',
+      env: { ...process.env, SYSTEMD_UNIT_PATH: dir, SYSTEMD_LOG_LEVEL: 'notice' },
+    });
+    return { status: r.status ?? 1, output: `${r.stdout}${r.stderr}`.trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface PrivateSystemd {
+  /** systemd's pid on the host: PID 1 of its namespaces. The only process stop() kills. */
+  pid: number;
+  /** Temp root of this instance: units/, bin/, env/, log/ below it. */
+  dir: string;
+  /** SYSTEMD_UNIT_PATH: the only place the instance loads units from. */
+  unitDir: string;
+  /** Holds the `systemctl` shim; put first on PATH of the node script. */
+  binDir: string;
+  /** process.env with PATH = binDir first: give it to a child sneakpeek (or assign for in-process runs). */
+  env: NodeJS.ProcessEnv;
+  /** systemctl against the private instance. */
+  systemctl(...args: string[]): SpawnSyncReturns<string>;
+  stop(): Promise<void>;
+}
+
+const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+let serial = 0;
+
+/** Remove a cgroup subtree, deepest first (only empty cgroups can go; the kill emptied them). */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(path.join(dir, e.name));
+  for (let i = 0; i < 50; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch {
+      spawnSync('sleep', ['0.1']);
+    }
+  }
+}
+
+function childOf(pid: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.length ? Number(kids[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Start a private systemd (PID 1 of a new PID + mount namespace) whose unit path is only its own dir. */
+export async function startPrivateSystemd(name: string): Promise<PrivateSystemd> {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad instance name ${name}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), `sp-systemd-${name}-`));
+  const unitDir = path.join(dir, 'units');
+  const binDir = path.join(dir, 'bin');
+  if (unitDir.includes(':')) throw new Error('unit dir must not contain ":" (SYSTEMD_UNIT_PATH would fall back to the host units)');
+  writeStubUnits(unitDir);
+  mkdirSync(binDir);
+  const conf = path.join(dir, 'system.conf');
+  writeFileSync(conf, '[Manager]\nDefaultTasksAccounting=no\nDefaultMemoryAccounting=no\nDefaultIOAccounting=no\nDefaultCPUAccounting=no\nDefaultIPAccounting=no\nLogTarget=console\n');
+  const cg = `sneakpeek-test-${name}-${process.pid}-${++serial}`;
+  const hierarchies = CGROUP_HIERARCHIES.filter((h) => existsSync(path.join(h, 'cgroup.procs')));
+  // Runs as the namespace's first process, then execs systemd (so systemd is PID 1).
+  const inner = [
+    'set -e',
+    ...hierarchies.map((h) => `mkdir -p ${h}/${cg} && echo $$ > ${h}/${cg}/cgroup.procs`),
+    `mount --bind ${conf} /etc/systemd/system.conf`,
+    'mount -t tmpfs -o mode=0755 tmpfs /run',
+    'mkdir -p /run/systemd',
+    `SYSTEMD_UNIT_PATH=${unitDir} exec ${SYSTEMD_BIN} --system --unit=test.target`,
+  ].join('\n');
+  const log = path.join(dir, 'systemd.log');
+  writeFileSync(log, '');
+  const out = openSync(log, 'a');
+  const child = spawn('unshare', ['--pid', '--fork', '--mount', '--mount-proc', '--propagation', 'private', 'sh', '-c', inner], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+  });
+  child.unref();
+  closeSync(out);
+  const unsharePid = child.pid!;
+  let pid: number | undefined;
+  const stopAll = async () => {
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    for (let i = 0; i < 50 && existsSync(`/proc/${unsharePid}`) && readFileSync(`/proc/${unsharePid}/stat`, 'utf8').split(' ')[2] !== 'Z'; i++) await sleep(100);
+    for (const h of hierarchies) removeCgroupTree(path.join(h, cg));
+    for (const h of ['/sys/fs/cgroup']) {
+      // v1 controller hierarchies: accounting is off, but remove anything systemd made there anyway.
+      for (const e of existsSync(h) ? readdirSync(h) : []) {
+        const p = path.join(h, e, cg);
+        if (!CGROUP_HIERARCHIES.includes(path.join(h, e)) && existsSync(p) && statSync(p).isDirectory()) removeCgroupTree(p);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const systemctl = (...args: string[]) =>
+    spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', SYSTEMCTL_BIN, ...args], { encoding: 'utf8' });
+  // systemd is unshare's only child; wait until it answers on its private bus.
+  let lastErr = '';
+  for (let i = 0; i < 100; i++) {
+    pid ??= childOf(unsharePid);
+    if (pid) {
+      const r = systemctl('is-system-running');
+      lastErr = `${r.stdout}${r.stderr}`.trim();
+      if (/^(running|degraded|starting)/.test(lastErr)) break;
+    }
+    if (child.exitCode !== null) break;
+    await sleep(100);
+  }
+  if (!pid || !/^(running|degraded|starting)/.test(lastErr)) {
+    const text = readFileSync(log, 'utf8').slice(-2000);
+    await stopAll();
+    throw new Error(`private systemd did not come up (${lastErr}): ${text}`);
+  }
+  writeFileSync(path.join(binDir, 'systemctl'), `#!/bin/sh\nexec nsenter -t ${pid} -m -p -- ${SYSTEMCTL_BIN} "$@"\n`, { mode: 0o755 });
+  return {
+    pid,
+    dir,
+    unitDir,
+    binDir,
+    env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    systemctl,
+    stop: stopAll,
+  };
+}
