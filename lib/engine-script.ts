@@ -1,22 +1,58 @@
-// Node-side sh functions that ask the container engine (docker, podman; crictl later) about
-// one container. Each writes records (lib/records.ts) and returns 1 when the container is
+// Node-side sh functions that ask the container engine (docker, podman, crictl) about one
+// container. Each writes records (lib/records.ts) and returns 1 when the container is
 // unknown or not usable, after an ERR record.
-import type { Config, Engine } from './config.ts';
+//
+// crictl (containerd, CRI-O) has no GraphDriver: `crictl inspect` gives the id, state and
+// `.info.pid`; the overlay layers come from the root mount in /proc/PID/mountinfo, the merged
+// dir from the host's mount of the same upperdir (else /proc/PID/root). No jq on nodes: the
+// few fields are picked with grep -o from crictl's JSON; lib/crictl.ts reads the rest here.
+import type { Config } from './config.ts';
 import { shQuote } from './quote.ts';
 
 const FACTS_FORMAT =
   '{{.GraphDriver.Name}}{{"\\t"}}{{.GraphDriver.Data.UpperDir}}{{"\\t"}}{{.GraphDriver.Data.LowerDir}}{{"\\t"}}{{.GraphDriver.Data.MergedDir}}{{"\\t"}}{{json .}}';
 
-function requireDockerLike(engine: Engine): void {
-  if (engine === 'crictl') throw new Error('this engine function does not support crictl yet');
+/** Functions the crictl variants share; defined with each (a redefinition is harmless). */
+export const CRICTL_HELPERS = `sp_crictl() { # NAME: crictl inspect → $out; $sp_id $sp_pid $sp_state picked from its JSON
+  out=$(CRICTL inspect -o json -- "$1" 2>&1) || return 1
+  sp_id=$(printf '%s\\n' "$out" | grep -o '"id": *"[^"]*"' | head -n1 | cut -d'"' -f4)
+  sp_pid=$(printf '%s\\n' "$out" | grep -o '"pid": *[0-9][0-9]*' | head -n1 | tr -cd '0-9')
+  sp_state=$(printf '%s\\n' "$out" | grep -o '"state": *"[A-Z_]*"' | head -n1 | cut -d'"' -f4)
+  if [ -z "$sp_id" ]; then out="crictl inspect $1: no container id in its output"; return 1; fi
 }
+sp_overlay_dirs() { # MOUNTINFO: the root mount's overlay layers → $sp_driver $sp_upper $sp_lower
+  sp_opts=$(awk '$5 == "/" { for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "overlay") print $(i+3); exit } }' "$1" 2>/dev/null | tail -n1)
+  [ -n "$sp_opts" ] || return 1
+  sp_driver=overlay
+  sp_upper=$(printf '%s\\n' "$sp_opts" | tr ',' '\\n' | sed -n 's/^upperdir=//p' | head -n1)
+  sp_lower=$(printf '%s\\n' "$sp_opts" | tr ',' '\\n' | sed -n 's/^lowerdir+*=//p' | tr '\\n' ':' | tr -s ':' | sed 's/^://; s/:$//')
+  [ -n "$sp_upper" ]
+}
+sp_mountpoint_of() { # MOUNTINFO UPPER: where the host mounts the overlay with that upperdir
+  awk -v want="upperdir=$2" '{ for (i = 7; i <= NF; i++) if ($i == "-") { n = split($(i+3), o, ","); for (j = 1; j <= n; j++) if (o[j] == want) { print $5; exit } } }' "$1" 2>/dev/null
+}`;
+
+const crictlHelpers = (cfg: Config) => CRICTL_HELPERS.replace('CRICTL', () => shQuote(cfg.paths.crictl));
+
+/** The running check and pid check every crictl function makes after sp_crictl. */
+const CRICTL_RUNNING = `if [ "$sp_state" != CONTAINER_RUNNING ]; then rec ERR "$1" "container $2 is not running (\${sp_state:-state unknown})"; return 1; fi
+  case $sp_pid in ''|0|*[!0-9]*) rec ERR "$1" "container $2 has no main process (pid '$sp_pid')"; return 1 ;; esac`;
 
 /**
  * sp_inspect KEY NAME → `FACTS KEY DRIVER UPPER LOWER MERGED JSON`; sets $sp_driver,
  * $sp_upper, $sp_lower, $sp_merged for the steps after it.
  */
 export function inspectFn(cfg: Config): string {
-  requireDockerLike(cfg.engine);
+  if (cfg.engine === 'crictl')
+    return `${crictlHelpers(cfg)}
+sp_inspect() { # KEY NAME (crictl: FACTS KEY overlay UPPER LOWER MERGED CRICTL-JSON)
+  if ! sp_crictl "$2"; then rec ERR "$1" "$(lastline "$out")"; return 1; fi
+  ${CRICTL_RUNNING}
+  if ! sp_overlay_dirs "/proc/$sp_pid/mountinfo"; then rec ERR "$1" "container $2: its root (/proc/$sp_pid/mountinfo) is not an overlay mount"; return 1; fi
+  sp_merged=$(sp_mountpoint_of /proc/1/mountinfo "$sp_upper")
+  [ -n "$sp_merged" ] || sp_merged=/proc/$sp_pid/root
+  rec FACTS "$1" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged" "$out"
+}`;
   return `sp_inspect() { # KEY NAME
   if ! out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format ${shQuote(FACTS_FORMAT)} -- "$2" 2>&1); then
     rec ERR "$1" "$(lastline "$out")"; return 1
@@ -36,7 +72,18 @@ export function inspectFn(cfg: Config): string {
  * an empty inode must never become map key 0.
  */
 export function nsFn(cfg: Config): string {
-  requireDockerLike(cfg.engine);
+  const ino = `if ! sp_ino=$(stat -Lc %i "/proc/$sp_pid/ns/mnt" 2>&1); then
+    rec ERR "$1" "cannot read /proc/$sp_pid/ns/mnt: $(lastline "$sp_ino")"; return 1
+  fi
+  case $sp_ino in ''|0|*[!0-9]*) rec ERR "$1" "bad mount namespace inode '$sp_ino' for pid $sp_pid"; return 1 ;; esac
+  rec NS "$1" "$sp_id" "$sp_pid" "$sp_ino"`;
+  if (cfg.engine === 'crictl')
+    return `${crictlHelpers(cfg)}
+sp_ns() { # KEY NAME (crictl: .info.pid)
+  if ! sp_crictl "$2"; then rec ERR "$1" "$(lastline "$out")"; return 1; fi
+  ${CRICTL_RUNNING}
+  ${ino}
+}`;
   return `sp_ns() { # KEY NAME
   if ! out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}} {{.State.Pid}} {{.State.Running}}' -- "$2" 2>&1); then
     rec ERR "$1" "$(lastline "$out")"; return 1
@@ -58,10 +105,14 @@ export function nsFn(cfg: Config): string {
  * characters, its first 12 are taken, so teardown still finds the instance. Else ERR, 1.
  */
 export function cidFn(cfg: Config): string {
-  requireDockerLike(cfg.engine);
-  return `sp_cid() { # KEY NAME
-  if out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2" 2>&1); then
-    sp_cid=$(printf '%s\\n' "$out" | head -n1 | cut -c1-12)
+  const query =
+    cfg.engine === 'crictl'
+      ? `if sp_crictl "$2"; then
+    sp_cid=$(printf '%s' "$sp_id" | cut -c1-12)`
+      : `if out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2" 2>&1); then
+    sp_cid=$(printf '%s\\n' "$out" | head -n1 | cut -c1-12)`;
+  return `${cfg.engine === 'crictl' ? `${crictlHelpers(cfg)}\n` : ''}sp_cid() { # KEY NAME
+  ${query}
   else
     case $2 in *[!0-9a-f]*|'') rec ERR "$1" "$(lastline "$out")"; return 1 ;; esac
     if [ \${#2} -lt 12 ]; then rec ERR "$1" "$(lastline "$out")"; return 1; fi

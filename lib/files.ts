@@ -1,6 +1,7 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
 import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, type Change, type Entry, type LayerExtras } from './changes.ts';
+import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
 import { factsOf, parseInspect, type ContainerFacts } from './inspect.ts';
 import { splitFields, utf8 } from './records.ts';
@@ -112,7 +113,9 @@ export class FilesConsumer {
         break;
       case 'FACTS':
         try {
-          s.target.facts = factsOf(JSON.parse(utf8(f[6]!)) as Record<string, unknown>, s.target.name);
+          const doc = JSON.parse(utf8(f[6]!)) as Record<string, unknown>;
+          // crictl: the node found the layers in mountinfo and sent them as fields 2-5.
+          s.target.facts = isCrictlInspect(doc) ? crictlFacts(doc, f.slice(2, 6), s.target.name) : factsOf(doc, s.target.name);
         } catch (err) {
           s.error = err instanceof SyntaxError ? `${s.target.name}: engine returned unreadable inspect output` : oneLine(err);
         }
