@@ -37,7 +37,7 @@ export interface Config {
   envDir: string;
   mapDir: string;
   log: { target: (typeof LOG_TARGETS)[number]; dir: string };
-  fswatch: { events: string[]; flags: string[] };
+  fswatch: { events: string[]; flags: string[]; imageDirs: number };
 }
 
 export const DEFAULTS: Config = {
@@ -71,6 +71,7 @@ export const DEFAULTS: Config = {
   fswatch: {
     events: ['Created', 'Updated', 'Removed', 'MovedFrom', 'MovedTo', 'AttributeModified'],
     flags: ['--recursive', '--timestamp', '--utc-time', '--format-time', '%FT%TZ', '--event-flags', '--allow-overflow'],
+    imageDirs: 2048,
   },
 };
 
