@@ -34,9 +34,13 @@ import { shQuote } from './quote.ts';
 
 export const MANAGED_HEADER = '# managed by sneakpeek — do not edit: sneakpeek rewrites this file from sneakpeek.config.yaml';
 
-/** A word of ExecStart= that is an instance value from the env file: `${NAME}`, one argument. */
+/**
+ * A word of ExecStart= that is an instance value from the env file: `${NAME}`, one argument;
+ * with `split`, `$NAME`: split at blanks into any number of arguments (none when empty).
+ */
 export interface EnvRef {
   env: string;
+  split?: boolean;
 }
 
 export interface UnitSpec {
@@ -118,7 +122,7 @@ export function renderTemplate(cfg: Config, spec: UnitSpec): string {
   const words = [bin, ...rest.map((w) => {
     if (typeof w === 'string') return systemdArg(w, `${tool} argument`);
     if (!spec.env.includes(w.env)) throw new Error(`ExecStart uses \${${w.env}} but env does not list it`);
-    return `\${${w.env}}`;
+    return w.split ? `$${w.env}` : `\${${w.env}}`;
   })];
   const envFile = `${envDirOf(cfg, tool)}/%i.env`;
   const log =
