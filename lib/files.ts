@@ -124,7 +124,8 @@ export class FilesConsumer {
         s.done = true;
         break;
       case 'ERR':
-        s.error = `${s.target.name}: ${utf8(f[2] ?? '')}`;
+        // A labelled (cluster) target is already named by its label: NODE,CONTAINERID12.
+        s.error = s.target.label ? utf8(f[2] ?? '') : `${s.target.name}: ${utf8(f[2] ?? '')}`;
         break;
       case 'WARN':
         this.sink.warn(s.target, utf8(f[2] ?? ''));

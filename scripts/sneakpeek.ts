@@ -4,6 +4,7 @@
 // USAGE
 //   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
 //   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
+//   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
 //   sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
 //
 // EXAMPLES
@@ -11,22 +12,23 @@
 //   sneakpeek -t files --chroot -n web                                       # this host's engine
 //   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
 //   sneakpeek -t merged_dir -n web                                           # where its root is mounted
+//   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
 //
 // EXIT CODES
 //   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
-import { readFileSync } from 'node:fs';
-import { cli, guard, isEntry, runEntry, loadConfig, processIO, readAll, wantsVerbose, type IO } from '../lib/cli.ts';
+import { cli, guard, isEntry, runEntry, loadConfig, processIO, wantsVerbose, type IO } from '../lib/cli.ts';
+import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import { UsageError } from '../lib/errors.ts';
-import { parseInspect } from '../lib/inspect.ts';
 import { checkNodeAddress } from '../lib/runner.ts';
-import { checkContainerName, type Target } from '../lib/targets.ts';
 import { runFiles } from './types/files.ts';
+import { selectTargets } from './types/targets.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
 
 USAGE
   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
+  sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
   sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
 
 TYPES
@@ -43,7 +45,6 @@ OPTIONS
   -a, --address NODE     run on NODE over ssh (default: this host)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
   -c, --engine ENGINE    docker | podman | crictl (config engine)
-  -e, --exclude POD      skip this pod in cluster-wide runs (repeatable)
       --chroot           print container paths (/etc/motd) instead of host paths
       --all              print every path of the merged view (the original's literal output)
       --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime
@@ -53,11 +54,21 @@ OPTIONS
   -v, --verbose          more detail on stderr
   -h, --help             this text
 
+CLUSTER-WIDE (no -n, no -f): every container get_all_containers would list, found with kubectl
+(or --pods-file), one ssh session per node carrying all of its containers, nodes in parallel
+(config concurrency). Lines are labelled NODE,CONTAINERID12; --json adds pod, namespace,
+container, node, nodeIP, id. The engine on each node follows the pod's runtime (docker:// →
+docker, containerd:// and cri-o:// → crictl) unless -c is given. -a NODE keeps that node's
+containers only. A failed node or container is reported and the rest go on; stderr ends
+with \`N ok, M failed\`.
+${CLUSTER_HELP}
+
 EXAMPLES
   docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
   sneakpeek -t files --chroot -n web                                       # this host's engine
   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
   sneakpeek -t merged_dir -n web                                           # where its root is mounted
+  sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
 
 EXIT CODES
   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
@@ -66,14 +77,13 @@ EXIT CODES
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
 
 function parse(argv: string[]) {
-  return cli(argv, 'sneakpeek')
+  return clusterOptions(cli(argv, 'sneakpeek'))
     .option('type', { alias: 't', type: 'string', choices: TYPES })
     .option('file', { alias: 'f', type: 'string' })
     .option('name', { alias: 'n', type: 'string' })
     .option('address', { alias: 'a', type: 'string' })
     .option('user', { alias: 'u', type: 'string' })
     .option('engine', { alias: 'c', type: 'string' })
-    .option('exclude', { alias: 'e', type: 'string', array: true })
     .option('chroot', { type: 'boolean', default: false })
     .option('all', { type: 'boolean', default: false })
     .option('json', { type: 'boolean', default: false })
@@ -100,17 +110,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (args.type !== 'files' && args.type !== 'merged_dir')
       throw new UsageError(`-t ${args.type} is not available yet in this version`);
 
-    let targets: Target[];
-    if (args.file !== undefined) {
-      const text = args.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readInspectFile(args.file);
-      const facts = parseInspect(text, args.name, args.file === '-' ? 'stdin' : args.file);
-      targets = [{ node, name: facts.name, key: 0, facts }];
-    } else if (args.name !== undefined) {
-      targets = [{ node, name: checkContainerName(args.name), key: 0 }];
-    } else {
-      throw new UsageError('cluster-wide runs (no -n and no -f) are not available yet; give -n CONTAINER or -f FILE');
-    }
-    if (args.exclude?.length && args.name !== undefined) throw new UsageError('-e POD applies to cluster-wide runs only, not with -n');
+    const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+    const targets = sel.targets;
     return runFiles(targets, cfg, {
       type: args.type,
       chroot: args.chroot,
@@ -119,17 +120,10 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       nul: args.null,
       dryRun: args['dry-run'],
       verbose: args.verbose,
+      cluster: sel.cluster,
+      failedBefore: sel.failed,
     }, io);
   });
-}
-
-function readInspectFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
-  }
 }
 
 if (isEntry(import.meta.url)) await runEntry(main);

@@ -7,23 +7,30 @@ import { inspectFn } from '../../lib/engine-script.ts';
 import { FILES_DEFS, inspectAndListStep, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
 import { RecordSplitter } from '../../lib/records.ts';
 import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
-import { byNode, summary, type Target } from '../../lib/targets.ts';
+import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
 import type { IO } from '../../lib/cli.ts';
 
 export interface FilesArgs extends OutputOptions {
   type: 'files' | 'merged_dir';
   dryRun: boolean;
   verbose: boolean;
+  /** Cluster-wide run: always end with the summary line. */
+  cluster?: boolean;
+  /** Containers discovery already reported as failed (counted in the summary). */
+  failedBefore?: number;
 }
 
 /** The script that lists (or, for merged_dir, only inspects) these containers on one node. */
 export function filesScript(targets: readonly Target[], cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
-  const steps = targets.map((t) => {
+  const step = (t: Target) => {
     if (t.facts) return listKnownStep(t.key, t.facts, a.all);
     if (a.type === 'merged_dir') return inspectOnlyStep(t.key, t.name);
     return inspectAndListStep(t.key, t.name, a.all);
-  });
-  return nodeScript([inspectFn(cfg), ...FILES_DEFS], steps);
+  };
+  const groups = engineGroups(targets, cfg);
+  if (groups.length === 1) return nodeScript([inspectFn(groups[0]!.cfg), ...FILES_DEFS], targets.map(step));
+  // Several engines on one node: define sp_inspect again before each engine's containers.
+  return nodeScript(FILES_DEFS, groups.flatMap((g) => [inspectFn(g.cfg), ...g.targets.map(step)]));
 }
 
 export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io: IO): Promise<number> {
@@ -38,7 +45,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     return 0;
   }
   let ok = 0;
-  let failed = 0;
+  let failed = a.failedBefore ?? 0;
   await pool(groups, cfg.concurrency, async ([node, ts]) => {
     let full = false;
     const consumer = new FilesConsumer(ts, a, {
@@ -69,6 +76,6 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
   });
-  if (targets.length > 1) io.stderr.write(`${summary(ok, failed)}\n`);
+  if (targets.length > 1 || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
   return failed ? 1 : 0;
 }

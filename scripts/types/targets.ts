@@ -1,0 +1,63 @@
+// Which containers a sneakpeek command works on, for every -t type:
+//   -f FILE [-n NAME]   one container from saved inspect JSON (no engine call needed)
+//   -n NAME [-a NODE]   one container on this host or on NODE
+//   neither             every container the cluster args select (kubectl or --pods-file),
+//                       labelled NODE,CONTAINERID12; -a NODE keeps that node's only
+import { readFileSync } from 'node:fs';
+import { readAll, type IO } from '../../lib/cli.ts';
+import { clusterArgs, resolveTargets, type ClusterArgs } from '../../lib/cluster.ts';
+import type { Config } from '../../lib/config.ts';
+import { UsageError } from '../../lib/errors.ts';
+import { parseInspect } from '../../lib/inspect.ts';
+import { checkContainerName, type Target } from '../../lib/targets.ts';
+
+export interface SelectArgs {
+  file?: string;
+  name?: string;
+  /** Already checked with checkNodeAddress. */
+  node?: string;
+  /** -c was given on the command line: cluster runs use it instead of each pod's runtime. */
+  engineForced: boolean;
+  verbose: boolean;
+  namespace?: string;
+  allNamespaces?: boolean;
+  selector?: string;
+  podsFile?: string;
+  exclude?: (string | number)[];
+  running?: boolean;
+}
+
+export interface Selection {
+  targets: Target[];
+  /** Discovery problems already reported on stderr; add them to the run's failed count. */
+  failed: number;
+  /** True for cluster-wide runs: always end with the `N ok, M failed` line. */
+  cluster: boolean;
+}
+
+const usedClusterOption = (c: ClusterArgs) =>
+  c.namespace !== undefined || c.allNamespaces || c.selector !== undefined || c.podsFile !== undefined || (c.exclude?.length ?? 0) > 0 || c.running;
+
+export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = 'sneakpeek'): Promise<Selection> {
+  const cluster = clusterArgs(a);
+  if ((a.file !== undefined || a.name !== undefined) && usedClusterOption(cluster))
+    throw new UsageError('--namespace, -A, --selector, --pods-file, -e and --running apply to cluster-wide runs only (no -n, no -f)');
+  if (a.file !== undefined) {
+    const text = a.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readInspectFile(a.file);
+    const facts = parseInspect(text, a.name, a.file === '-' ? 'stdin' : a.file);
+    return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
+  }
+  if (a.name !== undefined) return { targets: [{ node: a.node, name: checkContainerName(a.name), key: 0 }], failed: 0, cluster: false };
+  const r = await resolveTargets(cfg, cluster, io, { prog, engineForced: a.engineForced, node: a.node, verbose: a.verbose });
+  if (!r.targets.length) io.stderr.write(`${prog}: no containers matched\n`);
+  return { ...r, cluster: true };
+}
+
+function readInspectFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
