@@ -61,7 +61,8 @@ export interface UnitSpec {
 
 // Safe for paths inside unit files and env files: no spaces, quotes, %, $, \ or newlines.
 const SAFE_PATH = /^\/[A-Za-z0-9._+@:,=/-]*$/;
-const SAFE_VALUE = /^[A-Za-z0-9._+@:,=/-]*$/;
+// Env file values may hold blanks (lists for split EnvRefs), never quotes, $, % or newlines.
+const SAFE_VALUE = /^[A-Za-z0-9._+@:,=/-]*(?: [A-Za-z0-9._+@:,=/-]+)*$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const TOOL_NAME = /^[a-z][a-z0-9]*$/;
 const INSTANCE_ID = /^[0-9a-f]{12}$/;
@@ -187,9 +188,10 @@ sp_env() {
   eval "tplerr=\\\${sp_tpl_$tool-template step missing} ch=\\\${sp_tch_$tool-0}"
   if [ -n "$tplerr" ]; then rec ERR "$k" "$tplerr"; return 1; fi
   body=${shQuote(MANAGED_HEADER)}
+  bad='*[!A-Za-z0-9._+@:,=/ -]*'
   for kv in "$@"; do
     v=\${kv#*=}
-    case $v in *[!A-Za-z0-9._+@:,=/-]*) rec ERR "$k" "refusing \${kv%%=*} '$v': only letters, digits and ._+@:,=/- are written to unit env files"; return 1 ;; esac
+    case $v in $bad|' '*|*' ') rec ERR "$k" "refusing \${kv%%=*} '$v': only letters, digits, single blanks and ._+@:,=/- go into unit env files"; return 1 ;; esac
     body="$body
 $kv"
   done

@@ -5,7 +5,8 @@
 //   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
 //   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
 //   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
-//   sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+//   sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
+//   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
 //
 // EXAMPLES
 //   docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
@@ -13,6 +14,8 @@
 //   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
 //   sneakpeek -t merged_dir -n web                                           # where its root is mounted
 //   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
+//   sneakpeek -t fswatch -a 10.0.0.3 -n k8s_app_web_0                         # fswatch@<ID>.service on that node
+//   sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
 //
 // EXIT CODES
 //   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
@@ -21,6 +24,7 @@ import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import { UsageError } from '../lib/errors.ts';
 import { checkNodeAddress } from '../lib/runner.ts';
 import { runFiles } from './types/files.ts';
+import { runFswatch } from './types/fswatch.ts';
 import { selectTargets } from './types/targets.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
@@ -29,14 +33,23 @@ USAGE
   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
-  sneakpeek -t fswatch|procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+  sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
+  sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
 
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
                (docker diff without the daemon). Host paths under MergedDir; --chroot prints
                container paths, the same lines docker diff prints. Tree order.
   merged_dir   the container's merged root on the host
-  fswatch, procmon, tcptracer   set up watching / tracing units (not available yet)
+  fswatch      watch what the container changes from now on: systemd unit fswatch@<ID>.service
+               (ID = 12-hex container id) runs fswatch on its UpperDir and logs Created, Updated,
+               Removed, MovedFrom, MovedTo, AttributeModified events with timestamps (journal,
+               or <log.dir>/fswatch-<ID>.log with log.target: file). Installs the template
+               <unitDir>/fswatch@.service when missing or changed, writes <envDir>/fswatch/<ID>.env,
+               daemon-reloads once, starts (or restarts, when changed) each instance. Prints
+               NAME UNIT started|restarted|running LOG. Warns when fs.inotify.max_user_watches is
+               below the directories to watch.
+  procmon, tcptracer   set up tracing units (not available yet)
 
 OPTIONS
   -t, --type TYPE        what to do (required)
@@ -49,6 +62,10 @@ OPTIONS
       --all              print every path of the merged view (the original's literal output)
       --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime
   -0, --null             end lines with NUL instead of newline
+      --stop             tear down instead (fswatch, procmon, tcptracer): stop the container's
+                         instance, remove its env file; prints NAME UNIT stopped|absent
+      --purge            with --stop: also remove the type's template(s) from the node, unless
+                         other instances there still use them
       --dry-run          print each node's script instead of running it
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          more detail on stderr
@@ -88,6 +105,8 @@ function parse(argv: string[]) {
     .option('all', { type: 'boolean', default: false })
     .option('json', { type: 'boolean', default: false })
     .option('null', { alias: '0', type: 'boolean', default: false })
+    .option('stop', { type: 'boolean', default: false })
+    .option('purge', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
     .option('config', { type: 'string' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false })
@@ -107,6 +126,20 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine });
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
 
+    if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
+    if (args.stop && (args.type === 'files' || args.type === 'merged_dir'))
+      throw new UsageError(`--stop applies to fswatch, procmon and tcptracer, not -t ${args.type}`);
+    if (args.type === 'fswatch') {
+      const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+      return runFswatch(sel.targets, cfg, {
+        stop: args.stop,
+        purge: args.purge,
+        dryRun: args['dry-run'],
+        verbose: args.verbose,
+        cluster: sel.cluster,
+        failedBefore: sel.failed,
+      }, io);
+    }
     if (args.type !== 'files' && args.type !== 'merged_dir')
       throw new UsageError(`-t ${args.type} is not available yet in this version`);
 
