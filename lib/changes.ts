@@ -199,6 +199,8 @@ export function parseEntry(f: readonly string[]): Entry {
 }
 
 export function unswapSlash(p: string): string {
+  // Fast path: names rarely hold '/'-swapped \001 bytes, so usually only separators change.
+  if (!p.includes('/')) return p.includes('\x01') ? p.split('\x01').join('/') : p;
   return p.replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
 }
 

@@ -14,12 +14,8 @@ import { shQuote } from './quote.ts';
 
 export const XATTR_PATTERN = '^(trusted|user)\\.overlay\\.(opaque|whiteout)$|^security\\.capability$';
 
-const LAYERS_FN = `sp_layers() { # KEY UPPER LOWER(colon-separated)
-  k=$1 up=$2 lowers=$3
-  if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 0; fi
-  if ! ( cd "$up" && ls -A >/dev/null ) 2>/dev/null; then rec ERR "$k" "UpperDir $up: permission denied (run as root, or set sudo: true)"; return 0; fi
-  set -- "$up"
-  oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
+const LAYERS_FN = `sp_extras() { # KEY DIR...: what find cannot print — xattrs (X) and device numbers (R)
+  k=$1; shift
   if command -v getfattr >/dev/null 2>&1; then
     n=0; for d in "$@"; do
       printf 'X\\t%s\\t%s\\t' "$k" "$n"
@@ -33,10 +29,24 @@ const LAYERS_FN = `sp_layers() { # KEY UPPER LOWER(colon-separated)
     ( cd "$d" && find . \\( -type c -o -type b \\) -exec stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" {} + )
     n=$((n+1))
   done
-  n=0; for d in "$@"; do
-    ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" )
-    n=$((n+1))
-  done | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n
+}
+sp_layers() { # KEY UPPER LOWER(colon-separated)
+  k=$1 up=$2 lowers=$3
+  if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 0; fi
+  if ! ( cd "$up" && ls -A >/dev/null ) 2>/dev/null; then rec ERR "$k" "UpperDir $up: permission denied (run as root, or set sudo: true)"; return 0; fi
+  set -- "$up"
+  oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
+  if ! tmp=$(mktemp -d "\${TMPDIR:-/tmp}/sneakpeek.XXXXXX"); then rec ERR "$k" "cannot create a temporary directory"; return 0; fi
+  # The extras walk runs beside the listing (another core); both finish before sort emits,
+  # and the few extras records go first so the diff knows them before it needs them.
+  { sp_extras "$k" "$@" > "$tmp/x" &
+    n=0; for d in "$@"; do
+      ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" )
+      n=$((n+1))
+    done
+    wait
+  } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n | { cat "$tmp/x"; cat; }
+  rm -rf "$tmp"
 }`;
 
 const MERGED_FN = `sp_merged() { # KEY MERGED: every path of the merged view

@@ -2,13 +2,10 @@
 // over OpenSSH (`ssh … sh -s`, script on stdin): one process, one session per node.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { $ } from 'zx';
 import type { Config } from './config.ts';
 import { UsageError } from './errors.ts';
 import { shQuote } from './quote.ts';
 
-// zx quotes every interpolated value with our helper, so there is one quoting rule.
-$.quote = shQuote as typeof $.quote;
 
 /** One unit of work: a generated POSIX sh script for one node (undefined = this host). */
 export interface NodePlan {
@@ -126,7 +123,16 @@ export interface CommandResult {
 }
 
 /** Run a local command (argv, no shell surprises: zx quotes each value with shQuote). */
+// zx loads on first use (it costs ~0.1 s at start-up that -t files never needs); it quotes
+// every interpolated value with our helper, so there is one quoting rule.
+async function zx(): Promise<typeof import('zx').$> {
+  const { $ } = await import('zx');
+  $.quote = shQuote as typeof $.quote;
+  return $;
+}
+
 export async function runCommand(argv: readonly string[], input?: string, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+  const $ = await zx();
   const p = await $({ quiet: true, nothrow: true, input, ...(env ? { env } : {}) })`${argv}`;
   return { code: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };
 }

@@ -1,0 +1,15 @@
+// npm run bench: every benchmark, side by side with the reference tools, as markdown tables.
+// Needs root and a running docker engine (bash .ci/provision); sshd for the cluster bench.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchFiles, filesTable } from './files.ts';
+
+const runs = Number(process.env.BENCH_RUNS ?? 5);
+process.stdout.write(`## -t files (median of ${runs} runs; ${new Date().toISOString().slice(0, 10)})\n\n${filesTable(benchFiles(runs))}\n\n`);
+
+const cluster = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster.ts');
+if (existsSync(cluster)) {
+  const mod = (await import(cluster)) as { runClusterBench?: () => Promise<string> };
+  if (mod.runClusterBench) process.stdout.write(`## cluster-wide\n\n${await mod.runClusterBench()}\n`);
+}
