@@ -117,7 +117,7 @@ export const INOTIFY_STEP = `rec INOTIFY - "$(cat /proc/sys/fs/inotify/max_user_
 
 /** Step: find container NAME's id, UpperDir and image dirs (sp_inspect, sp_cid must be defined). */
 export function watchStep(key: number, name: string, imageDirs: number): string {
-  return `sp_inspect ${key} ${shQuote(name)} && sp_cid ${key} ${shQuote(name)} && sp_fswatch_dirs ${key} ${imageDirs} && sp_ok_${key}=1`;
+  return `sp_inspect ${key} ${shQuote(name)} && sp_cid ${key} ${shQuote(name)} && sp_fswatch_dirs ${key} ${imageDirs}`;
 }
 
 /**

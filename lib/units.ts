@@ -62,7 +62,7 @@ export interface UnitSpec {
 // Safe for paths inside unit files and env files: no spaces, quotes, %, $, \ or newlines.
 const SAFE_PATH = /^\/[A-Za-z0-9._+@:,=/-]*$/;
 // Env file values may hold blanks (lists for split EnvRefs), never quotes, $, % or newlines.
-const SAFE_VALUE = /^[A-Za-z0-9._+@:,=/-]*(?: [A-Za-z0-9._+@:,=/-]+)*$/;
+const SAFE_VALUE = /^(?:[A-Za-z0-9._+@:,=/-]+(?: [A-Za-z0-9._+@:,=/-]+)*)?$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const TOOL_NAME = /^[a-z][a-z0-9]*$/;
 const INSTANCE_ID = /^[0-9a-f]{12}$/;
