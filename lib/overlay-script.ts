@@ -37,15 +37,16 @@ sp_layers() { # KEY UPPER LOWER(colon-separated)
   set -- "$up"
   oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
   if ! tmp=$(mktemp -d "\${TMPDIR:-/tmp}/sneakpeek.XXXXXX"); then rec ERR "$k" "cannot create a temporary directory"; return 0; fi
-  # The extras walk runs beside the listing (another core); both finish before sort emits,
-  # and the few extras records go first so the diff knows them before it needs them.
+  # The extras walk runs beside the listing (another core); the few extras records go out
+  # first so the diff knows them before it needs them.
   { sp_extras "$k" "$@" > "$tmp/x" &
     n=0; for d in "$@"; do
       ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" )
       n=$((n+1))
     done
     wait
-  } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n | { cat "$tmp/x"; cat; }
+  } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$tmp/f"
+  cat "$tmp/x" "$tmp/f"
   rm -rf "$tmp"
 }`;
 
