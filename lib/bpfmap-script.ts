@@ -28,11 +28,6 @@ export function mapNameOf(file: string): string {
   return path.posix.basename(file).replace(/[^A-Za-z0-9_.]/g, '_').slice(-MAP_NAME_MAX);
 }
 
-/** Where sneakpeek pins the map of container ID (12 hex): `<mapDir>/mnt_ns_<ID>`. */
-export function mapFileOf(cfg: Config, id: string): string {
-  return `${cfg.mapDir.replace(/\/+$/, '') || ''}/mnt_ns_${id}`;
-}
-
 /** A map file given by a user: absolute, one plain basename, no `..`. */
 export function checkMapFile(file: string): string {
   if (!file.startsWith('/') || file.endsWith('/')) throw new UsageError(`map file ${JSON.stringify(file)} must be an absolute path to a file (e.g. /sys/fs/bpf/mnt_ns_set)`);
@@ -87,7 +82,7 @@ function mapFn(cfg: Config): string {
   # shellcheck disable=SC2086 # $sp_key is 8 separate hex bytes
   if ! "$bt" map lookup pinned "$f" key hex $sp_key >/dev/null 2>&1; then
     if ! out=$("$bt" map update pinned "$f" key hex $sp_key value hex 00 00 00 00 noexist 2>&1); then
-      case $out in *"Argument list too long"*) sp_bpferr="map $f is full (128 entries)" ;; *) sp_bpferr "$out"; sp_bpferr="cannot add key to $f: $sp_bpferr" ;; esac
+      case $out in *"Argument list too long"*) sp_bpferr="map $f is full" ;; *) sp_bpferr "$out"; sp_bpferr="cannot add key to $f: $sp_bpferr" ;; esac
       [ $made = 1 ] && rm -f -- "$f"
       rec ERR "$k" "$sp_bpferr"; return 1
     fi

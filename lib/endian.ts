@@ -23,7 +23,8 @@ export function parseInode(value: string | number | bigint): bigint {
     if (!Number.isSafeInteger(value)) throw new RangeError(`inode ${String(value)} is not an integer (or too large for a number; pass a string or bigint)`);
     n = BigInt(value);
   } else {
-    if (!/^[0-9]+$/.test(value)) throw new RangeError(`inode ${JSON.stringify(value)} is not a positive decimal integer`);
+    // As stat prints it: digits, no sign, no leading zero (the node-side check is the same).
+    if (!/^(?:0|[1-9][0-9]*)$/.test(value)) throw new RangeError(`inode ${JSON.stringify(value)} is not a positive decimal integer`);
     n = BigInt(value);
   }
   if (n <= 0n) throw new RangeError(`inode ${n} is not positive: an inode of 0 or less would make a map key that filters nothing`);

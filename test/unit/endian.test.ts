@@ -48,6 +48,7 @@ describe('inodes that must never become a key', () => {
     ['NaN', Number.NaN],
     ['above 2^53-1 as a number', 2 ** 53],
     ['hex', '0x10'],
+    ['leading zero', '012'],
     ['spaces', ' 12'],
     ['newline', '12\n'],
     ['2^64', (U64_MAX + 1n).toString()],

@@ -1,0 +1,203 @@
+// `-t procmon` / `-t tcptracer`: the execsnoop@ / tcptracer@ unit specs, the bpftrace programs
+// they run, and the node-side sh that finds a container's mount namespace and fills its map.
+// Pure: config in, unit spec / sh text out; lib/units.ts installs and runs the instances.
+//
+// One template per tool serves both backends. Each instance's env file names its backend and
+// values; ExecStart is a one-line `sh -c` case that runs the matching command:
+//   bcc       <paths.execsnoop> -T -U -x --mntnsmap <mapDir>/mnt_ns_<ID>
+//             <paths.tcptracer> -t --mntnsmap <mapDir>/mnt_ns_<ID>
+//   bpftrace  <paths.bpftrace> <envDir>/tracers/<tool>.bt <mount-namespace inode>
+// The pinned map is made for both backends (bpftrace filters on the inode it is given, which
+// is the map's one key), so a node shows what it watches with `bpftool map dump`, and an
+// instance can switch backend without any other change. execsnoop@<ID> and tcptracer@<ID>
+// of one container share the map; teardown of one keeps it while the other is configured.
+//
+// Records (besides those of lib/units.ts and lib/bpfmap-script.ts):
+//   NS KEY ID PID INODE        (lib/engine-script.ts sp_ns)
+//   PROG - FILE STATE          a bpftrace program: created | updated | unchanged | removed
+import type { Backend, Config } from './config.ts';
+import { UsageError } from './errors.ts';
+import { mapDefs, mapStep, unmapStep } from './bpfmap-script.ts';
+import { shQuote } from './quote.ts';
+import { checkUnitPath, envDirOf, envFilePath, instanceStep, stopStep, templatePath, type UnitSpec } from './units.ts';
+
+export const MONITOR_TYPES = ['procmon', 'tcptracer'] as const;
+export type MonitorType = (typeof MONITOR_TYPES)[number];
+
+/** The unit template (and program) each type installs. */
+export const TOOL_OF: Record<MonitorType, 'execsnoop' | 'tcptracer'> = { procmon: 'execsnoop', tcptracer: 'tcptracer' };
+export type Tool = (typeof TOOL_OF)[MonitorType];
+
+/** The other tool that reads the same per-container map. */
+const OTHER_TOOL: Record<Tool, Tool> = { execsnoop: 'tcptracer', tcptracer: 'execsnoop' };
+
+/** BCC flags before --mntnsmap: timestamps, uid and failed execs, like the bpftrace programs print. */
+export const BCC_FLAGS: Record<Tool, string[]> = { execsnoop: ['-T', '-U', '-x'], tcptracer: ['-t'] };
+
+export const ENV_CONTAINER = 'SNEAKPEEK_CONTAINER';
+export const ENV_BACKEND = 'SNEAKPEEK_BACKEND';
+export const ENV_MAP = 'SNEAKPEEK_MNTNS_MAP';
+export const ENV_INODE = 'SNEAKPEEK_MNTNS_INODE';
+
+/**
+ * Hardening that leaves BCC and bpftrace working: they need CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN,
+ * /sys (tracefs, BTF, bpffs), /proc and (BCC) kernel headers and an LLVM JIT, so no capability
+ * bounding, no ProtectKernelTunables, no MemoryDenyWriteExecute.
+ */
+export const TRACER_HARDENING = [
+  'NoNewPrivileges=yes',
+  'ProtectSystem=full',
+  'ProtectHome=read-only',
+  'PrivateTmp=yes',
+  'PrivateNetwork=yes',
+  'ProtectKernelModules=yes',
+  'ProtectControlGroups=yes',
+  'ProtectClock=yes',
+  'ProtectHostname=yes',
+  'RestrictRealtime=yes',
+  'RestrictSUIDSGID=yes',
+  'LockPersonality=yes',
+];
+
+const trim = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
+
+/** Where the bpftrace program of `tool` lives on the node. */
+export function programPath(cfg: Config, tool: Tool): string {
+  return `${trim(checkUnitPath('envDir', cfg.envDir))}/tracers/${tool}.bt`;
+}
+
+/** Where sneakpeek pins the map of container ID on a node. */
+export function mapFileOf(cfg: Config, id: string): string {
+  return `${trim(checkUnitPath('mapDir', cfg.mapDir))}/mnt_ns_${id}`;
+}
+
+/** The binary the backend runs for `tool` (must exist on the node). */
+export function backendBinary(cfg: Config, tool: Tool, backend: Backend): string {
+  const bin = backend === 'bpftrace' ? cfg.paths.bpftrace : cfg.paths[tool];
+  return checkUnitPath(`paths.${backend === 'bpftrace' ? 'bpftrace' : tool}`, bin);
+}
+
+/** The exact argv each backend runs, with the env file's values put in (what the unit executes). */
+export function backendArgv(cfg: Config, tool: Tool, backend: Backend, values: { map: string; inode: string }): string[] {
+  if (backend === 'bpftrace') return [backendBinary(cfg, tool, backend), programPath(cfg, tool), values.inode];
+  return [backendBinary(cfg, tool, backend), ...BCC_FLAGS[tool], '--mntnsmap', values.map];
+}
+
+/** The one-line sh that picks the backend's command from the env file (ExecStart's `sh -c`). */
+export function launcher(cfg: Config, tool: Tool): string {
+  // Plain words stay bare (readable flags like -T); anything else through the quoting helper.
+  const word = (w: string) => (/^(?:\$[A-Z_]+|[A-Za-z0-9_@%+=:,./-]+)$/.test(w) ? w : shQuote(w));
+  const arm = (b: Backend) => `exec ${backendArgv(cfg, tool, b, { map: `$${ENV_MAP}`, inode: `$${ENV_INODE}` }).map(word).join(' ')}`;
+  return `case $${ENV_BACKEND} in bcc) ${arm('bcc')} ;; bpftrace) ${arm('bpftrace')} ;; *) echo "${tool}@: unknown ${ENV_BACKEND} '$${ENV_BACKEND}' (bcc or bpftrace)" >&2; exit 2 ;; esac`;
+}
+
+const DESCRIPTION: Record<Tool, string> = {
+  execsnoop: 'sneakpeek: exec() calls of container %i (execsnoop in its mount namespace)',
+  tcptracer: 'sneakpeek: TCP connects and accepts of container %i (tcptracer in its mount namespace)',
+};
+
+export function tracerSpec(cfg: Config, tool: Tool): UnitSpec {
+  return {
+    tool,
+    description: DESCRIPTION[tool],
+    execStart: ['/bin/sh', '-c', launcher(cfg, tool)],
+    env: [ENV_CONTAINER, ENV_BACKEND, ENV_MAP, ENV_INODE],
+    // The log's first line says whose events follow.
+    serviceExtra: [
+      `ExecStartPre=/bin/echo "sneakpeek ${tool}: container \${${ENV_CONTAINER}} mount namespace \${${ENV_INODE}} backend \${${ENV_BACKEND}} map \${${ENV_MAP}}"`,
+      // bpftrace raises RLIMIT_MEMLOCK itself and warns when it cannot.
+      'LimitMEMLOCK=infinity',
+    ],
+    hardening: TRACER_HARDENING,
+  };
+}
+
+/** Check the paths this type puts in units and scripts before anything runs. */
+export function checkTracerConfig(cfg: Config, tool: Tool, backend: Backend): void {
+  backendBinary(cfg, tool, backend);
+  checkUnitPath('mapDir', cfg.mapDir);
+  checkUnitPath('envDir', cfg.envDir);
+  if (!/^[A-Za-z0-9._+/-]+$/.test(cfg.paths.bpftool)) throw new UsageError(`config: 'paths.bpftool' must be a command name or path (got ${JSON.stringify(cfg.paths.bpftool)})`);
+}
+
+/**
+ * sp_mon_ns KEY NAME: after sp_ns (sets $sp_id $sp_ino), the instance id and map names:
+ * $sp_sid (12 hex), $sp_mapf (<mapDir>/mnt_ns_<ID>), $sp_mapn (ns_<ID>: the kernel's 15).
+ */
+function monNsFn(cfg: Config): string {
+  return `sp_mon_ns() { # KEY NAME
+  sp_ns "$1" "$2" || return 1
+  sp_sid=$(printf '%s' "$sp_id" | sed 's/^[a-z-]*:\\/\\///' | cut -c1-12)
+  case $sp_sid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1 ;; esac
+  if [ \${#sp_sid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1; fi
+  sp_mapf=${shQuote(trim(cfg.mapDir))}/mnt_ns_$sp_sid sp_mapn=ns_$sp_sid
+}`;
+}
+
+/** Definitions a procmon/tcptracer node script needs besides unitDefs() and the engine's. */
+export function tracerDefs(cfg: Config): string[] {
+  return [...mapDefs(cfg), monNsFn(cfg)];
+}
+
+/**
+ * Step (bpftrace backend, after templateStep): install the program if missing or changed
+ * (PROG record); a change restarts the instances set up in this run, like a template change.
+ */
+export function programStep(cfg: Config, tool: Tool, program: string): string {
+  const file = programPath(cfg, tool);
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  if (!/\bBEGIN\b/.test(program) || !program.includes('$1')) throw new Error(`${tool}.bt does not look like sneakpeek's bpftrace program`);
+  return `# program ${tool}.bt
+if [ -z "$sp_tpl_${tool}" ]; then
+  if ! mkdir -p -- ${shQuote(dir)} 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create ${dir}`)}
+  elif ! sp_put ${shQuote(file)} ${shQuote(program.replace(/\n+$/, ''))} 0644; then sp_tpl_${tool}="cannot install ${file}: $sp_err"
+  else
+    rec PROG - ${shQuote(file)} "$sp_put"
+    [ "$sp_put" = unchanged ] || sp_tch_${tool}=1
+  fi
+fi`;
+}
+
+/** Step: one container: namespace, map (exactly its inode), env file. */
+export function setupStep(cfg: Config, key: number, name: string, tool: Tool, backend: Backend): string {
+  return [
+    `sp_mon_ns ${key} ${shQuote(name)}`,
+    mapStep(key, { shVar: 'sp_mapf' }, { shVar: 'sp_mapn' }, { shVar: 'sp_ino' }, true),
+    instanceStep(cfg, key, tool, { shVar: 'sp_sid' }, {
+      [ENV_CONTAINER]: { shVar: 'sp_sid' },
+      [ENV_BACKEND]: backend,
+      [ENV_MAP]: { shVar: 'sp_mapf' },
+      [ENV_INODE]: { shVar: 'sp_ino' },
+    }),
+  ].join(' && ');
+}
+
+/**
+ * Step: teardown of one container's instance (sp_cid must be defined): stop it, remove its env
+ * file, and its map unless the other tool's instance for the same container is configured.
+ */
+export function teardownStep(cfg: Config, key: number, name: string, tool: Tool): string {
+  const other = `${envDirOf(cfg, OTHER_TOOL[tool])}/`;
+  return [
+    `sp_cid ${key} ${shQuote(name)}`,
+    `sp_mapf=${shQuote(trim(cfg.mapDir))}/mnt_ns_$sp_cid sp_other=${shQuote(other)}$sp_cid.env`,
+    stopStep(cfg, key, tool, { shVar: 'sp_cid' }),
+    unmapStep(key, { shVar: 'sp_mapf' }, [{ shVar: 'sp_other' }]),
+  ].join(' && ');
+}
+
+/** Step (--purge, after units.ts purgeStep): the program goes with its template. */
+export function programPurgeStep(cfg: Config, tool: Tool): string {
+  const file = programPath(cfg, tool);
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  return `# purge ${tool}.bt
+if [ ! -e ${shQuote(templatePath(cfg, tool))} ] && [ -e ${shQuote(file)} ]; then
+  if out=$(rm -f -- ${shQuote(file)} 2>&1); then rec PROG - ${shQuote(file)} removed; else rec WARN - "cannot remove ${file}: $(lastline "$out")"; fi
+fi
+rmdir -- ${shQuote(dir)} 2>/dev/null
+rmdir -- ${shQuote(trim(cfg.envDir))} 2>/dev/null
+:`;
+}
+
+/** The env file of container ID's instance (for messages and tests). */
+export const tracerEnvFile = (cfg: Config, tool: Tool, id: string) => envFilePath(cfg, tool, id);

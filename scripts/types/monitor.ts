@@ -1,0 +1,190 @@
+// sneakpeek -t procmon / -t tcptracer: per node ONE script that finds each container's mount
+// namespace, fills its pinned map, installs the template (and bpftrace program) if missing or
+// changed, reloads once, and starts the instances; `--stop [--purge]` undoes it.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, type IO } from '../../lib/cli.ts';
+import type { Backend, Config } from '../../lib/config.ts';
+import { cidFn, nsFn } from '../../lib/engine-script.ts';
+import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap-script.ts';
+import { nodeScript } from '../../lib/node-script.ts';
+import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
+import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
+import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
+import {
+  backendArgv, backendBinary, checkTracerConfig, programPurgeStep, programStep, setupStep, teardownStep, tracerDefs, tracerSpec,
+  TOOL_OF, type MonitorType, type Tool, mapFileOf,
+} from '../../lib/tracers.ts';
+import {
+  collectUnitRecords, logPath, purgeStep, reloadStep, settleStep, startStep, templateStep, unitDefs, type UnitOutcome,
+} from '../../lib/units.ts';
+
+export interface MonitorArgs {
+  type: MonitorType;
+  backend: Backend;
+  stop: boolean;
+  purge: boolean;
+  json: boolean;
+  dryRun: boolean;
+  verbose: boolean;
+  /** Cluster-wide run: always end with the summary line. */
+  cluster?: boolean;
+  /** Containers discovery already reported as failed (counted in the summary). */
+  failedBefore?: number;
+}
+
+/** The bpftrace program shipped in the repo (tracers/<tool>.bt). */
+export function readProgram(tool: Tool): string {
+  return readFileSync(path.join(REPO_ROOT, 'tracers', `${tool}.bt`), 'utf8');
+}
+
+/** Engine functions once when the node runs one engine, else again before each engine's containers. */
+function withEngines(targets: readonly Target[], cfg: Config, fns: (c: Config) => string[], step: (t: Target) => string): { defs: string[]; steps: string[] } {
+  const groups = engineGroups(targets, cfg);
+  if (groups.length === 1) return { defs: fns(groups[0]!.cfg), steps: targets.map(step) };
+  return { defs: [], steps: groups.flatMap((g) => [...fns(g.cfg), ...g.targets.map(step)]) };
+}
+
+/** The setup script for one node's containers. */
+export function setupScript(targets: readonly Target[], cfg: Config, a: Pick<MonitorArgs, 'type' | 'backend'>, program?: string): string {
+  const tool = TOOL_OF[a.type];
+  const { defs, steps } = withEngines(targets, cfg, (c) => [nsFn(c)], (t) => setupStep(cfg, t.key, t.name, tool, a.backend));
+  const keys = targets.map((t) => t.key);
+  return nodeScript(
+    [...unitDefs(), ...tracerDefs(cfg), ...defs],
+    [
+      templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, a.backend)]),
+      ...(a.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
+      ...steps,
+      reloadStep(),
+      ...keys.map(startStep),
+      settleStep(keys),
+    ],
+  );
+}
+
+/** The teardown script for one node's containers (and, with purge, the template and program). */
+export function teardownScript(targets: readonly Target[], cfg: Config, a: Pick<MonitorArgs, 'type' | 'purge'>): string {
+  const tool = TOOL_OF[a.type];
+  const { defs, steps } = withEngines(targets, cfg, (c) => [cidFn(c)], (t) => teardownStep(cfg, t.key, t.name, tool));
+  return nodeScript(
+    [...unitDefs(), ...tracerDefs(cfg), ...defs],
+    [...steps, ...(a.purge ? [purgeStep(cfg, tool), programPurgeStep(cfg, tool), reloadStep()] : [])],
+  );
+}
+
+interface Row {
+  target: Target;
+  unit?: string;
+  action?: string;
+  inode?: string;
+  id?: string;
+  map?: string;
+  mapState?: string;
+  error?: string;
+  warnings: string[];
+}
+
+/** Turn one container's records into a row; the map must hold exactly its inode. */
+function setupRow(t: Target, o: UnitOutcome | undefined): Row {
+  const row: Row = { target: t, warnings: o?.warnings ?? [] };
+  if (!o) return { ...row, error: 'no result from the node' };
+  const ns = o.extra.get('NS')?.[0];
+  if (ns) [row.id, , row.inode] = [ns[0], ns[1], ns[2]];
+  const mapRec = o.extra.get('MAP')?.[0];
+  if (mapRec) {
+    try {
+      const m = parseMapRecord(mapRec);
+      row.map = m.file;
+      row.mapState = m.state;
+      if (m.pruned) row.warnings.push(`removed ${m.pruned} stale key(s) from ${m.file} (an earlier mount namespace of this container)`);
+      const bad = row.inode ? checkMapHolds(m, row.inode, true) : 'no mount namespace inode reported';
+      if (bad && !o.error) return { ...row, error: bad };
+    } catch (err) {
+      if (!o.error) return { ...row, error: (err as Error).message };
+    }
+  }
+  if (o.error) return { ...row, error: o.error };
+  if (!o.unit || !o.action) return { ...row, error: 'the node script ended before this container was done' };
+  if (!mapRec) return { ...row, error: 'no map read-back from the node' };
+  return { ...row, unit: o.unit, action: o.action };
+}
+
+function teardownRow(t: Target, o: UnitOutcome | undefined): Row {
+  const row: Row = { target: t, warnings: o?.warnings ?? [] };
+  if (!o) return { ...row, error: 'no result from the node' };
+  const gone = o.extra.get('MAPGONE')?.[0];
+  if (gone) [row.map, row.mapState] = [utf8(gone[0] ?? ''), gone[1]];
+  if (o.error) return { ...row, error: o.error };
+  if (!o.unit || !o.action || !gone) return { ...row, error: 'the node script ended before this container was done' };
+  return { ...row, unit: o.unit, action: o.action };
+}
+
+/** One line per container: NAME UNIT ACTION LOG INODE MAP MAPSTATE (setup), NAME UNIT ACTION MAP MAPSTATE (stop). */
+function formatRow(r: Row, cfg: Config, a: MonitorArgs): string {
+  const who = r.target.label ?? r.target.name;
+  const id = /@([0-9a-f]{12})\.service$/.exec(r.unit ?? '')?.[1];
+  const log = cfg.log.target === 'file' && id ? logPath(cfg, TOOL_OF[a.type], id) : 'journal';
+  if (a.json) {
+    const obj: Record<string, unknown> = { container: r.target.name, unit: r.unit, action: r.action };
+    if (!a.stop) Object.assign(obj, { log, id: r.id, inode: r.inode === undefined ? undefined : Number(r.inode), backend: a.backend });
+    Object.assign(obj, { map: r.map, mapState: r.mapState });
+    if (r.target.label) Object.assign(obj, r.target.meta);
+    return `${JSON.stringify(obj)}\n`;
+  }
+  if (a.stop) return `${who} ${r.unit} ${r.action} ${r.map} ${r.mapState}\n`;
+  return `${who} ${r.unit} ${r.action} ${log} ${r.inode} ${r.map} ${r.mapState}\n`;
+}
+
+export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs, io: IO): Promise<number> {
+  const tool = TOOL_OF[a.type];
+  checkTracerConfig(cfg, tool, a.backend);
+  const program = !a.stop && a.backend === 'bpftrace' ? readProgram(tool) : undefined;
+  const groups = [...byNode(targets)];
+  const scriptFor = (ts: Target[]) => (a.stop ? teardownScript(ts, cfg, a) : setupScript(ts, cfg, a, program));
+  if (a.dryRun) {
+    for (const [node, ts] of groups) io.stdout.write(`# node: ${node ?? 'localhost'}\n${scriptFor(ts)}\n`);
+    return 0;
+  }
+  let ok = 0;
+  let failed = a.failedBefore ?? 0;
+  await pool(groups, cfg.concurrency, async ([node, ts]) => {
+    const run = await runNodeScript({ node, script: scriptFor(ts) }, cfg);
+    const records: string[][] = [];
+    const splitter = new RecordSplitter();
+    splitter.push(run.stdout, (rec) => records.push(splitFields(rec)));
+    const report = collectUnitRecords(records, ts.map((t) => t.key));
+    const nodeName = node ?? 'localhost';
+    for (const w of report.warnings) io.stderr.write(`sneakpeek: ${nodeName}: warning: ${utf8(w)}\n`);
+    if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${utf8(file)} ${state}\n`);
+    const why = run.code === 0 ? undefined : `${nodeName}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
+    for (const t of ts) {
+      const o = report.outcomes.get(t.key);
+      let row = a.stop ? teardownRow(t, o) : setupRow(t, o);
+      if (row.error && why && (!o || !o.error)) row = { ...row, error: why };
+      const who = t.label ?? t.name;
+      for (const w of row.warnings) io.stderr.write(`sneakpeek: ${who}: warning: ${utf8(w)}\n`);
+      if (row.error) {
+        failed++;
+        io.stderr.write(`sneakpeek: ${who}: ${utf8(row.error)}\n`);
+      } else {
+        ok++;
+        io.stdout.write(formatRow(row, cfg, a));
+      }
+    }
+    if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
+  });
+  if (targets.length > 1 || failed || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
+  if (!a.stop && ok && (io.stderr as NodeJS.WriteStream).isTTY) io.stderr.write(`sneakpeek: tracing; follow with: ${followHint(cfg, tool)}\n`);
+  return failed ? 1 : 0;
+}
+
+/** Where the events show up on each node. */
+function followHint(cfg: Config, tool: Tool): string {
+  return cfg.log.target === 'file' ? `tail -F ${cfg.log.dir}/${tool}-*.log` : `journalctl -f -u '${tool}@*'`;
+}
+
+/** What the unit of container ID runs with this backend (for tests and -v). */
+export function unitCommand(cfg: Config, tool: Tool, backend: Backend, id: string, inode: string): string[] {
+  return backendArgv(cfg, tool, backend, { map: mapFileOf(cfg, id), inode });
+}
