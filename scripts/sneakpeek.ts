@@ -6,7 +6,7 @@
 //   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
 //   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
 //   sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
-//   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+//   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER | cluster options] [--backend bcc|bpftrace] [--stop [--purge]]
 //
 // EXAMPLES
 //   docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
@@ -16,6 +16,8 @@
 //   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
 //   sneakpeek -t fswatch -a 10.0.0.3 -n k8s_app_web_0                         # fswatch@<ID>.service on that node
 //   sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
+//   sneakpeek -t procmon --backend bpftrace -n web   # execsnoop@<ID>.service: every exec in container web
+//   sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
 //
 // EXIT CODES
 //   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
@@ -25,6 +27,7 @@ import { UsageError } from '../lib/errors.ts';
 import { checkNodeAddress } from '../lib/runner.ts';
 import { runFiles } from './types/files.ts';
 import { runFswatch } from './types/fswatch.ts';
+import { runMonitor } from './types/monitor.ts';
 import { selectTargets } from './types/targets.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
@@ -34,7 +37,7 @@ USAGE
   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
   sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
-  sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER] [-e POD]...
+  sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER | cluster options] [--backend bcc|bpftrace] [--stop [--purge]]
 
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
@@ -49,7 +52,17 @@ TYPES
                daemon-reloads once, starts (or restarts, when changed) each instance. Prints
                NAME UNIT started|restarted|running LOG. Warns when fs.inotify.max_user_watches is
                below the directories to watch.
-  procmon, tcptracer   set up tracing units (not available yet)
+  procmon      trace every exec() in the container: systemd unit execsnoop@<ID>.service.
+  tcptracer    trace the container's TCP connects and accepts: tcptracer@<ID>.service.
+               Both pin a BPF map <mapDir>/mnt_ns_<ID> holding exactly the container's
+               mount-namespace inode (read back with bpftool -j and checked), install the
+               template (and, for bpftrace, <envDir>/tracers/<tool>.bt) when missing or changed,
+               write <envDir>/<tool>/<ID>.env, daemon-reload once, start each instance. Backend
+               bcc runs BCC's execsnoop/tcptracer --mntnsmap MAP (paths.execsnoop/tcptracer);
+               bpftrace runs a tracepoint program filtered in the kernel on the inode (for
+               kernels without kprobes or headers). Prints NAME UNIT started|restarted|running
+               LOG INODE MAP created|added|present. --stop also removes the map, unless the
+               other type's instance of the container still uses it.
 
 OPTIONS
   -t, --type TYPE        what to do (required)
@@ -66,6 +79,7 @@ OPTIONS
                          instance, remove its env file; prints NAME UNIT stopped|absent
       --purge            with --stop: also remove the type's template(s) from the node, unless
                          other instances there still use them
+      --backend B        procmon/tcptracer tracer: bcc | bpftrace (config backend; default bcc)
       --dry-run          print each node's script instead of running it
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          more detail on stderr
@@ -107,6 +121,7 @@ function parse(argv: string[]) {
     .option('null', { alias: '0', type: 'boolean', default: false })
     .option('stop', { type: 'boolean', default: false })
     .option('purge', { type: 'boolean', default: false })
+    .option('backend', { type: 'string' })
     .option('dry-run', { type: 'boolean', default: false })
     .option('config', { type: 'string' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false })
@@ -123,7 +138,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     }
     if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer)');
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine });
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend });
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
 
     if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
@@ -134,6 +149,22 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       return runFswatch(sel.targets, cfg, {
         stop: args.stop,
         purge: args.purge,
+        dryRun: args['dry-run'],
+        verbose: args.verbose,
+        cluster: sel.cluster,
+        failedBefore: sel.failed,
+      }, io);
+    }
+    if (args.backend !== undefined && args.type !== 'procmon' && args.type !== 'tcptracer')
+      throw new UsageError(`--backend applies to -t procmon and -t tcptracer, not -t ${args.type}`);
+    if (args.type === 'procmon' || args.type === 'tcptracer') {
+      const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+      return runMonitor(sel.targets, cfg, {
+        type: args.type,
+        backend: cfg.backend,
+        stop: args.stop,
+        purge: args.purge,
+        json: args.json,
         dryRun: args['dry-run'],
         verbose: args.verbose,
         cluster: sel.cluster,
