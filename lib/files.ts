@@ -1,6 +1,6 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
-import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, type Change, type Entry, type LayerExtras } from './changes.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './changes.ts';
 import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
 import { factsOf, parseInspect, type ContainerFacts } from './inspect.ts';
@@ -109,7 +109,7 @@ export class FilesConsumer {
       }
       case 'M':
         s.changes++;
-        this.sink.line(formatChange({ kind: null, path: f[2]! }, s.target, this.o));
+        this.sink.line(formatChange({ kind: null, path: unswapSlash(f[2]!) }, s.target, this.o));
         break;
       case 'FACTS':
         try {

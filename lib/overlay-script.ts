@@ -52,7 +52,7 @@ sp_layers() { # KEY UPPER LOWER(colon-separated)
 
 const MERGED_FN = `sp_merged() { # KEY MERGED: every path of the merged view
   if [ ! -d "$2" ]; then rec ERR "$1" "MergedDir $2: not mounted (is the container running?)"; return 0; fi
-  ( cd "$2" && find . -mindepth 1 -printf "M\\t$1\\t%P\\0" )
+  ( cd "$2" && find . -mindepth 1 -printf "M\\t$1\\t%P\\0" ) | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k3
 }`;
 
 export interface LayerDirs {
