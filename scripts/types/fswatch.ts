@@ -25,9 +25,6 @@ export interface FswatchArgs {
   failedBefore?: number;
 }
 
-// A name that can go into the env file as is (engine names and ids do); else the id stands in.
-const envSafeName = (name: string) => (/^[A-Za-z0-9._-]+$/.test(name) ? name : undefined);
-
 /** Step: the facts of a container read from an inspect file (-f): no engine call on the node. */
 function knownFactsStep(t: Target, imageDirs: number): string {
   const f = t.facts!;
@@ -52,9 +49,9 @@ export function fswatchScript(targets: readonly Target[], cfg: Config, a: Pick<F
     return nodeScript(unitDefs(), steps);
   }
   const prepare = (t: Target) => {
-    const name = envSafeName(t.name);
+    // The id, not the name given: -n NAME and cluster runs (full ids) must write the same file.
     const env = instanceStep(cfg, t.key, TOOL, { shVar: 'sp_cid' }, {
-      [ENV_CONTAINER]: name ?? { shVar: 'sp_cid' },
+      [ENV_CONTAINER]: { shVar: 'sp_cid' },
       [ENV_WATCH_DIR]: { shVar: 'sp_upper' },
       [ENV_IMAGE_DIRS]: { shVar: 'sp_imgdirs' },
     });

@@ -1,0 +1,290 @@
+// -t fswatch with real parts: a private systemd (PID 1 of its own namespaces, unit path = a
+// temp dir only; test/helpers/systemd.ts) runs fswatch@<ID>.service for real docker
+// containers (--network none). The node script runs as sneakpeek runs it on this host; its
+// `systemctl` reaches the private instance through the helper's shim, its unit/env/log dirs
+// are the instance's temp dirs (config below).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config.ts';
+import { fswatchSpec, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch.ts';
+import { renderTemplate } from '../../lib/units.ts';
+import { ROOT, runTool, type Run } from '../helpers/cli.ts';
+import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, exec, runContainer } from '../helpers/docker.ts';
+import { pod } from '../helpers/kube.ts';
+import { dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+import { startPrivateSystemd, systemdAvailable, verifyInstance, type PrivateSystemd } from '../helpers/systemd.ts';
+
+const skip = missing({
+  root: isRoot,
+  docker: dockerUp,
+  'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
+  'fswatch (apt-get install fswatch)': () => existsSync('/usr/bin/fswatch'),
+});
+
+const A = 'sp-fswatch-a';
+const B = 'sp-fswatch-b';
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-fswatch-'));
+const canary = path.join(tmp, 'canary');
+let sd: PrivateSystemd;
+let cfgFile: string;
+let cfgText: string;
+let idA: string;
+let idB: string;
+
+const run = (args: string[]): Run => runTool('sneakpeek', ['-t', 'fswatch', ...args], { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: cfgFile } });
+const envDir = () => path.join(sd.dir, 'env', 'fswatch');
+const logDir = () => path.join(sd.dir, 'log');
+const logOf = (id: string) => path.join(logDir(), `fswatch-${id}.log`);
+const templateFile = () => path.join(sd.unitDir, 'fswatch@.service');
+const logLines = (id: string) => (existsSync(logOf(id)) ? readFileSync(logOf(id), 'utf8').split('\n').filter(Boolean) : []);
+const show = (unit: string, prop: string) => sd.systemctl('show', '-p', prop, '--value', unit).stdout.trim();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until the log of `id` has more than `from` lines matching every pattern; return the new lines. */
+async function newLines(id: string, from: number, want: RegExp[], ms = 8000): Promise<string[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const fresh = logLines(id).slice(from);
+    if (want.every((re) => fresh.some((l) => re.test(l))) || Date.now() > end) return fresh;
+    await sleep(200);
+  }
+}
+
+function writeConfig(extra = ''): void {
+  cfgText = `ssh: {user: root}
+sudo: false
+unitDir: ${sd.unitDir}
+envDir: ${path.join(sd.dir, 'env')}
+log: {target: file, dir: ${logDir()}}
+${extra}`;
+  writeFileSync(cfgFile, cfgText);
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  ensureBusyboxImage();
+  sd = await startPrivateSystemd('fswatch');
+  cfgFile = path.join(tmp, 'sneakpeek.config.yaml');
+  writeConfig();
+  idA = runContainer(A, 'sneakpeek-test/busybox:1').slice(0, 12);
+  idB = runContainer(B, 'sneakpeek-test/busybox:1').slice(0, 12);
+});
+
+afterAll(async () => {
+  cleanupContainers();
+  await sd?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(skip)('fswatch@.service verified by systemd-analyze', () => {
+  const spec = (yaml: string) => renderTemplate(parseConfig(yaml), fswatchSpec(parseConfig(yaml)));
+
+  it.each([
+    ['the shipped template (journal)', () => readFileSync(path.join(ROOT, 'systemd/fswatch@.service'), 'utf8')],
+    ['rendered with log.target: file', () => spec('log: {target: file, dir: /var/log/sneakpeek}')],
+    ['rendered with hostile flags', () => spec('fswatch: {flags: ["-r", "$(touch /tmp/canary)", ";", "%n", "a b"]}')],
+  ])('%s: fswatch@example.service verifies clean', (_what, text) => {
+    const r = verifyInstance('fswatch@.service', text(), 'example');
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('and it can fail: a missing fswatch binary is reported', () => {
+    const r = verifyInstance('fswatch@.service', spec('paths: {fswatch: /usr/bin/no-such-fswatch}'), 'example');
+    expect(r.status).not.toBe(0);
+    expect(r.output).toMatch(/no-such-fswatch/);
+  });
+});
+
+describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
+  it('sets up fswatch@<ID>.service for a container: template, env file, running unit', () => {
+    const r = run(['-n', A]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${A} fswatch@${idA}.service started ${logOf(idA)}\n`);
+    expect(r.code).toBe(0);
+    expect(sd.systemctl('is-active', `fswatch@${idA}.service`).stdout.trim()).toBe('active');
+    const cfg = parseConfig(cfgText);
+    expect(readFileSync(templateFile(), 'utf8')).toBe(renderTemplate(cfg, fswatchSpec(cfg)));
+    const env = readFileSync(path.join(envDir(), `${idA}.env`), 'utf8');
+    const upper = docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', A);
+    expect(env).toMatch(/^# managed by sneakpeek/);
+    expect(env).toContain(`\nSNEAKPEEK_CONTAINER=${idA}\nSNEAKPEEK_WATCH_DIR=${upper}\nSNEAKPEEK_IMAGE_DIRS=${upper}/bin `);
+    expect(statSync(path.join(envDir(), `${idA}.env`)).mode & 0o777).toBe(0o600);
+  });
+
+  it('logs creates, appends, renames, deletes and attribute changes, with container paths derivable; reads do not show', async () => {
+    const header = (await newLines(idA, 0, [/^sneakpeek fswatch: /]))[0]!;
+    const upper = upperDirOfHeader(header);
+    expect(upper).toBe(docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', A));
+    const events = (lines: string[]) => lines.map((l) => parseFswatchLine(l, upper!)).filter((e) => e !== undefined);
+    const step = async (script: string, want: RegExp[]) => {
+      const from = logLines(idA).length;
+      exec(A, script);
+      const fresh = await newLines(idA, from, want);
+      return events(fresh).map((e) => `${e.path} ${e.flags.join(' ')}`);
+    };
+
+    // First write under /tmp copies /tmp up into UpperDir (a rename): fswatch takes it on as
+    // one of its image-dir roots within a second. Give it that second, then watch the file ops.
+    expect(await step('mkdir /tmp/work', [/\/tmp Created MovedTo/])).toContain('/tmp Created MovedTo');
+    await sleep(1500);
+    const created = await step('echo hello > /tmp/work/new.txt', [/\/tmp\/work\/new\.txt Created/]);
+    expect(created).toContain('/tmp/work/new.txt Created');
+    await sleep(1200);
+    const appended = await step('echo more >> /tmp/work/new.txt', [/\/tmp\/work\/new\.txt Updated/]);
+    expect(appended).toContain('/tmp/work/new.txt Updated');
+    expect(appended.join('\n')).not.toContain('Created');
+    await sleep(1200);
+    const renamed = await step('mv /tmp/work/new.txt /tmp/work/renamed.txt', [/new\.txt .*MovedFrom/, /renamed\.txt .*MovedTo/]);
+    expect(renamed).toEqual(expect.arrayContaining([expect.stringMatching(/^\/tmp\/work\/new\.txt .*MovedFrom/), expect.stringMatching(/^\/tmp\/work\/renamed\.txt .*MovedTo/)]));
+    await sleep(1200);
+    const removed = await step('rm /tmp/work/renamed.txt', [/renamed\.txt Removed/]);
+    expect(removed).toContain('/tmp/work/renamed.txt Removed');
+    await sleep(1200);
+    const chmodded = await step('touch /tmp/work/mode; sleep 1.5; chmod 600 /tmp/work/mode', [/\/tmp\/work\/mode AttributeModified/]);
+    expect(chmodded).toContain('/tmp/work/mode AttributeModified');
+
+    // An image directory the container changes later: copied up, then watched as a root.
+    await step('echo one >> /data/old/deep/c.txt', [/\/data\/old\/deep Created MovedTo/]);
+    await sleep(1500);
+    expect(await step('echo two >> /data/old/deep/c.txt', [/\/data\/old\/deep\/c\.txt Updated/])).toContain('/data/old/deep/c.txt Updated');
+
+    // Plain reads and listings: nothing.
+    const before = logLines(idA).length;
+    exec(A, 'cat /etc/motd /data/keep.txt /data/old/deep/c.txt /tmp/work/mode >/dev/null; ls -laR /data /tmp /etc >/dev/null; head -c 10 /bin/busybox >/dev/null');
+    await sleep(2500);
+    expect(logLines(idA).slice(before)).toEqual([]);
+  });
+
+  it('a second run changes nothing: same files, same process', () => {
+    const stamp = (p: string) => `${statSync(p).mtimeMs} ${readFileSync(p, 'utf8')}`;
+    const before = [stamp(templateFile()), stamp(path.join(envDir(), `${idA}.env`)), show(`fswatch@${idA}.service`, 'MainPID')];
+    const r = run(['-n', A, '-v']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${A} fswatch@${idA}.service running ${logOf(idA)}\n`);
+    expect(r.stderr).toContain(`${templateFile()} unchanged`);
+    expect(r.stderr).not.toContain('daemon-reload');
+    expect([stamp(templateFile()), stamp(path.join(envDir(), `${idA}.env`)), show(`fswatch@${idA}.service`, 'MainPID')]).toEqual(before);
+  });
+
+  it('a config change updates the template, reloads once and restarts the instance', () => {
+    const pid = show(`fswatch@${idA}.service`, 'MainPID');
+    writeConfig('fswatch: {flags: [--recursive, --timestamp, --utc-time, --format-time, "%FT%TZ", --event-flags, --allow-overflow, --latency, "0.5"]}\n');
+    const r = run(['-n', A, '-v']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${A} fswatch@${idA}.service restarted ${logOf(idA)}\n`);
+    expect(r.stderr).toContain(`${templateFile()} updated`);
+    expect(readFileSync(templateFile(), 'utf8')).toContain('--latency 0.5 ');
+    expect(show(`fswatch@${idA}.service`, 'MainPID')).not.toBe(pid);
+    expect(show(`fswatch@${idA}.service`, 'ExecMainStatus')).toBe('0');
+  });
+
+  it.each([
+    ['$(touch CANARY)'], ['x;touch CANARY'], ['`touch CANARY`'], ["a'b"], ['-rf'], ['a\ntouch CANARY'], ['../../etc'],
+  ])('hostile container name %j: refused, exit 2, nothing run', (name) => {
+    const r = run(['-n', name.replace('CANARY', canary)]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/invalid container name|--help/);
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it.each([
+    [['--purge', '-n', A], /--purge goes with --stop/],
+    [['-n', A, '--config', '/nonexistent/sp.yaml'], /no such file/],
+  ])('usage errors exit 2 with one line: %j', (args, re) => {
+    const r = run(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(re);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('a hostile config value never reaches a shell: the unit gets literal arguments', () => {
+    writeConfig(`fswatch: {flags: [--recursive, --event-flags, --allow-overflow, --exclude, "$(touch ${canary})"]}\n`);
+    const r = run(['-n', A]);
+    expect(r.code).toBe(0);
+    expect(existsSync(canary)).toBe(false);
+    // The real argv of the running fswatch, read inside the instance's PID namespace.
+    const pid = show(`fswatch@${idA}.service`, 'MainPID');
+    const argv = spawnSync('nsenter', ['-t', String(sd.pid), '-m', '-p', '--', 'cat', `/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout.split('\0');
+    expect(argv).toEqual(expect.arrayContaining(['--exclude', `$(touch ${canary})`, '--event', 'Created']));
+    writeConfig();
+    expect(run(['-n', A]).code).toBe(0);
+  });
+
+  it('an unknown container fails alone: exit 1, one line, nothing installed for it', () => {
+    const r = run(['-n', 'sp-fswatch-nope']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^sneakpeek: sp-fswatch-nope: .*No such container/);
+    expect(r.stderr).toContain('0 ok, 1 failed');
+    expect(sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'fswatch@*').stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('cluster-wide (--pods-file): one node script for the node, -e excludes a pod, a gone container fails alone', () => {
+    const gone = 'f'.repeat(64);
+    const pods = {
+      kind: 'PodList',
+      items: [
+        pod({ name: 'web-0', hostIP: '127.0.0.1', containers: [{ name: 'web', id: docker('inspect', '-f', '{{.Id}}', A) }] }),
+        pod({ name: 'db-0', hostIP: '127.0.0.1', containers: [{ name: 'db', id: docker('inspect', '-f', '{{.Id}}', B) }] }),
+        pod({ name: 'gone-0', hostIP: '127.0.0.1', containers: [{ name: 'gone', id: gone }] }),
+      ],
+    };
+    const podsFile = path.join(tmp, 'pods.json');
+    writeFileSync(podsFile, JSON.stringify(pods));
+    const r = run(['--pods-file', podsFile, '-e', 'db-0']);
+    expect(r.stdout).toBe(`127.0.0.1,${idA} fswatch@${idA}.service running ${logOf(idA)}\n`);
+    expect(r.stderr).toMatch(new RegExp(`^sneakpeek: 127\\.0\\.0\\.1,ffffffffffff: .*No such container`, 'm'));
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('1 ok, 1 failed');
+    expect(r.code).toBe(1);
+    expect(existsSync(path.join(envDir(), `${idB}.env`))).toBe(false);
+    expect(existsSync(path.join(envDir(), 'ffffffffffff.env'))).toBe(false);
+
+    const both = run(['--pods-file', podsFile, '-e', 'gone-0']);
+    expect(both.code).toBe(0);
+    expect(both.stdout.split('\n').filter(Boolean).sort()).toEqual(
+      [`127.0.0.1,${idA} fswatch@${idA}.service running ${logOf(idA)}`, `127.0.0.1,${idB} fswatch@${idB}.service started ${logOf(idB)}`].sort(),
+    );
+    expect(both.stderr).toBe('2 ok, 0 failed\n');
+  });
+
+  it('--stop: stops the instance and removes its env file; the template stays while B still uses it', () => {
+    const r = run(['--stop', '-n', A]);
+    expect(r.stdout).toBe(`${A} fswatch@${idA}.service stopped\n`);
+    expect(r.code).toBe(0);
+    expect(sd.systemctl('is-active', `fswatch@${idA}.service`).stdout.trim()).toBe('inactive');
+    expect(existsSync(path.join(envDir(), `${idA}.env`))).toBe(false);
+    expect(existsSync(templateFile())).toBe(true);
+    // Again: nothing to do, still exit 0.
+    const again = run(['--stop', '-n', A]);
+    expect(again.stdout).toBe(`${A} fswatch@${idA}.service absent\n`);
+    expect(again.code).toBe(0);
+    // --purge while B's instance runs keeps the template, with a warning.
+    const purge = run(['--stop', '--purge', '-n', A]);
+    expect(purge.code).toBe(0);
+    expect(purge.stderr).toMatch(/template .*fswatch@\.service kept: 1 other instance/);
+    expect(existsSync(templateFile())).toBe(true);
+  });
+
+  it('--stop --purge for a removed container (by id) leaves nothing of ours behind', () => {
+    dockerTry('rm', '-f', B);
+    const r = run(['--stop', '--purge', '-n', idB, '-v']);
+    expect(r.stdout).toBe(`${idB} fswatch@${idB}.service stopped\n`);
+    expect(r.stderr).toContain(`${templateFile()} removed`);
+    expect(r.code).toBe(0);
+    expect(existsSync(templateFile())).toBe(false);
+    expect(existsSync(path.join(sd.dir, 'env'))).toBe(false);
+    expect(sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'fswatch@*').stdout.trim()).toBe('');
+    // The logs are the user's: kept.
+    expect(existsSync(logOf(idA))).toBe(true);
+    const again = run(['--stop', '--purge', '-n', idB, '-v']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(`${idB} fswatch@${idB}.service absent\n`);
+    expect(again.stderr).toContain(`${templateFile()} absent`);
+  });
+});
