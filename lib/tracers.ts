@@ -42,13 +42,13 @@ export const ENV_INODE = 'SNEAKPEEK_MNTNS_INODE';
 /**
  * Hardening that leaves BCC and bpftrace working: they need CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN,
  * /sys (tracefs, BTF, bpffs), /proc and (BCC) kernel headers and an LLVM JIT, so no capability
- * bounding, no ProtectKernelTunables, no MemoryDenyWriteExecute.
+ * bounding, no ProtectKernelTunables, no MemoryDenyWriteExecute. No PrivateTmp either: the
+ * bpftrace program is read from envDir, wherever a site puts it.
  */
 export const TRACER_HARDENING = [
   'NoNewPrivileges=yes',
   'ProtectSystem=full',
   'ProtectHome=read-only',
-  'PrivateTmp=yes',
   'PrivateNetwork=yes',
   'ProtectKernelModules=yes',
   'ProtectControlGroups=yes',
@@ -105,7 +105,7 @@ export function tracerSpec(cfg: Config, tool: Tool): UnitSpec {
     // The log's first line says whose events follow.
     serviceExtra: [
       `ExecStartPre=/bin/echo "sneakpeek ${tool}: container \${${ENV_CONTAINER}} mount namespace \${${ENV_INODE}} backend \${${ENV_BACKEND}} map \${${ENV_MAP}}"`,
-      // bpftrace raises RLIMIT_MEMLOCK itself and warns when it cannot.
+      // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
       'LimitMEMLOCK=infinity',
     ],
     hardening: TRACER_HARDENING,
