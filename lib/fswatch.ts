@@ -24,7 +24,7 @@ import type { UnitSpec } from './units.ts';
 
 export const TOOL = 'fswatch';
 
-/** fswatch's event flag names (fswatch --help, "Event types"); config events must be among them. */
+/** fswatch's event flag names (fswatch(7) "Event types"); config events must be among them. */
 export const FSWATCH_EVENTS = [
   'NoOp', 'PlatformSpecific', 'Created', 'Updated', 'Removed', 'Renamed', 'OwnerModified',
   'AttributeModified', 'MovedFrom', 'MovedTo', 'IsFile', 'IsDir', 'IsSymLink', 'Link', 'Overflow',
@@ -33,6 +33,7 @@ export const FSWATCH_EVENTS = [
 /** Hardening that leaves fswatch working: it only reads directories and writes to stdout. */
 export const FSWATCH_HARDENING = [
   'NoNewPrivileges=yes',
+  'UMask=0077',
   'CapabilityBoundingSet=CAP_DAC_READ_SEARCH',
   'ProtectSystem=strict',
   'ProtectHome=read-only',

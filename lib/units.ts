@@ -273,7 +273,7 @@ sp_tpl_${tool}= sp_tch_${tool}=0
 if ! command -v systemctl >/dev/null 2>&1; then sp_tpl_${tool}='systemctl not found on this node (systemd required)'
 ${checks}
 elif ! mkdir -p -- ${shQuote(dir)} 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create ${dir}`)}
-${logDir ? `elif ! mkdir -p -- ${shQuote(logDir)} 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create log dir ${logDir}`)}\n` : ''}elif ! sp_put ${shQuote(file)} ${shQuote(renderTemplate(cfg, spec).replace(/\n$/, ''))} 0644; then sp_tpl_${tool}=$sp_err
+${logDir ? `elif ! (umask 027; mkdir -p -- ${shQuote(logDir)}) 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create log dir ${logDir}`)}\n` : ''}elif ! sp_put ${shQuote(file)} ${shQuote(renderTemplate(cfg, spec).replace(/\n$/, ''))} 0644; then sp_tpl_${tool}=$sp_err
 else
   rec UNIT - ${shQuote(file)} "$sp_put"
   if [ "$sp_put" != unchanged ]; then sp_reload=1 sp_tch_${tool}=1; fi

@@ -113,6 +113,7 @@ describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
     expect(env).toMatch(/^# managed by sneakpeek/);
     expect(env).toContain(`\nSNEAKPEEK_CONTAINER=${idA}\nSNEAKPEEK_WATCH_DIR=${upper}\nSNEAKPEEK_IMAGE_DIRS=${upper}/bin `);
     expect(statSync(path.join(envDir(), `${idA}.env`)).mode & 0o777).toBe(0o600);
+    expect(statSync(logOf(idA)).mode & 0o777).toBe(0o600);
   });
 
   it('logs creates, appends, renames, deletes and attribute changes, with container paths derivable; reads do not show', async () => {
