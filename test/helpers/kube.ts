@@ -12,7 +12,9 @@
 // /api/v1/namespaces/NS/pods/NAME, /api/v1/nodes (nodes derived from the pods' hostIPs),
 // with labelSelector (k=v, k==v, k!=v, k, !k; comma = and). Anything else: a 404 Status.
 // kubeconfig's current namespace is `default` unless `namespace` is given. `kube.setPods()`
-// swaps the list between runs. The discovery cache goes to a temp dir, never ~/.kube.
+// swaps the list between runs; `kube.onPodList(fn)` runs fn (once) just before a pod list is
+// answered — e.g. remove a container "between discovery and action". The discovery cache
+// goes to a temp dir, never ~/.kube.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -142,11 +144,13 @@ export interface KubeServer {
   /** Paths (with query) kubectl requested, in order. */
   requests: string[];
   setPods(pods: Obj[]): void;
+  onPodList(fn: () => void): void;
   close(): Promise<void>;
 }
 
 export async function startKube(opts: { pods: Obj[]; namespace?: string }): Promise<KubeServer> {
   let pods = opts.pods;
+  let hook: (() => void) | undefined;
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
@@ -155,7 +159,14 @@ export async function startKube(opts: { pods: Obj[]; namespace?: string }): Prom
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    const list = (kind: string, items: Obj[]) => send(200, { kind, apiVersion: 'v1', metadata: { resourceVersion: '1000' }, items });
+    const list = (kind: string, items: Obj[]) => {
+      if (kind === 'PodList' && hook) {
+        const fn = hook;
+        hook = undefined;
+        fn();
+      }
+      send(200, { kind, apiVersion: 'v1', metadata: { resourceVersion: '1000' }, items });
+    };
     const sel = u.searchParams.get('labelSelector');
     const labelsOf = (o: Obj) => ((o.metadata as Obj).labels ?? {}) as Record<string, string>;
     const p = u.pathname;
@@ -195,6 +206,7 @@ export async function startKube(opts: { pods: Obj[]; namespace?: string }): Prom
     env: { KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(dir, 'cache') },
     requests,
     setPods: (p) => void (pods = p),
+    onPodList: (fn) => void (hook = fn),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
