@@ -28,6 +28,7 @@ export const TOOL = 'fswatch';
 export const FSWATCH_EVENTS = [
   'NoOp', 'PlatformSpecific', 'Created', 'Updated', 'Removed', 'Renamed', 'OwnerModified',
   'AttributeModified', 'MovedFrom', 'MovedTo', 'IsFile', 'IsDir', 'IsSymLink', 'Link', 'Overflow',
+  'CloseWrite', // newer fswatch only: 1.14 stops at once ("Unknown event type"), the unit fails visibly
 ];
 
 /** Hardening that leaves fswatch working: it only reads directories and writes to stdout. */
