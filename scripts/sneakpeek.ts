@@ -100,6 +100,8 @@ EXAMPLES
   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
   sneakpeek -t merged_dir -n web                                           # where its root is mounted
   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
+  sneakpeek -t fswatch -a 10.0.0.3 -n k8s_app_web_0                         # fswatch@<ID>.service on that node
+  sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
 
 EXIT CODES
   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
