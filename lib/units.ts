@@ -46,6 +46,8 @@ export interface EnvRef {
 export interface UnitSpec {
   /** Template name prefix: `<tool>@.service`; lower-case letters and digits (also a sh variable suffix). */
   tool: string;
+  /** The `sneakpeek -t TYPE` that manages it, when not the tool's own name (procmon → execsnoop). */
+  type?: string;
   description: string;
   /** Command line; strings are literal arguments, EnvRefs per-instance values. */
   execStart: (string | EnvRef)[];
@@ -133,7 +135,7 @@ export function renderTemplate(cfg: Config, spec: UnitSpec): string {
   return [
     MANAGED_HEADER,
     `# ${tool}@<ID>.service: ID = 12-hex-char container id; its values are in ${envFile.replace('%i', '<ID>')}.`,
-    `# Set up: sneakpeek -t ${tool} …   Tear down: sneakpeek -t ${tool} --stop [--purge] …`,
+    `# Set up: sneakpeek -t ${spec.type ?? tool} …   Tear down: sneakpeek -t ${spec.type ?? tool} --stop [--purge] …`,
     '[Unit]',
     `Description=${spec.description}`,
     `After=${['local-fs.target', ...(spec.after ?? [])].join(' ')}`,
