@@ -99,6 +99,7 @@ const DESCRIPTION: Record<Tool, string> = {
 export function tracerSpec(cfg: Config, tool: Tool): UnitSpec {
   return {
     tool,
+    type: tool === 'execsnoop' ? 'procmon' : 'tcptracer',
     description: DESCRIPTION[tool],
     execStart: ['/bin/sh', '-c', launcher(cfg, tool)],
     env: [ENV_CONTAINER, ENV_BACKEND, ENV_MAP, ENV_INODE],

@@ -155,7 +155,7 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
     splitter.push(run.stdout, (rec) => records.push(splitFields(rec)));
     const report = collectUnitRecords(records, ts.map((t) => t.key));
     const nodeName = node ?? 'localhost';
-    for (const w of report.warnings) io.stderr.write(`sneakpeek: ${nodeName}: warning: ${utf8(w)}\n`);
+    for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${utf8(w)}\n`);
     if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${utf8(file)} ${state}\n`);
     const why = run.code === 0 ? undefined : `${nodeName}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
     for (const t of ts) {
@@ -163,7 +163,7 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
       let row = a.stop ? teardownRow(t, o) : setupRow(t, o);
       if (row.error && why && (!o || !o.error)) row = { ...row, error: why };
       const who = t.label ?? t.name;
-      for (const w of row.warnings) io.stderr.write(`sneakpeek: ${who}: warning: ${utf8(w)}\n`);
+      for (const w of row.warnings) io.stderr.write(`sneakpeek: warning: ${who}: ${utf8(w)}\n`);
       if (row.error) {
         failed++;
         io.stderr.write(`sneakpeek: ${who}: ${utf8(row.error)}\n`);
