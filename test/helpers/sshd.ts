@@ -121,6 +121,9 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   const child: ChildProcess = spawn(SSHD, ['-D', '-f', config, '-E', logFile], { stdio: 'ignore' });
   let exited = false;
   child.on('exit', () => (exited = true));
+  // A test process that dies without afterAll must not leave our sshd listening.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   for (let i = 0; ; i++) {
     const up = await Promise.all(opts.addresses.map((a) => banner(a, port)));
     if (up.every(Boolean)) break;
@@ -173,6 +176,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       return out;
     },
     async stop() {
+      process.removeListener('exit', reap);
       if (!exited) {
         const gone = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
