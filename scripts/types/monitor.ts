@@ -170,6 +170,8 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
       } else {
         ok++;
         io.stdout.write(formatRow(row, cfg, a));
+        if (a.verbose && !a.stop && row.id && row.inode)
+          io.stderr.write(`sneakpeek: ${who}: ${row.unit} runs ${unitCommand(cfg, tool, a.backend, row.id.slice(0, 12), row.inode).join(' ')}\n`);
       }
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
@@ -184,7 +186,7 @@ function followHint(cfg: Config, tool: Tool): string {
   return cfg.log.target === 'file' ? `tail -F ${cfg.log.dir}/${tool}-*.log` : `journalctl -f -u '${tool}@*'`;
 }
 
-/** What the unit of container ID runs with this backend (for tests and -v). */
+/** What the unit of container ID runs with this backend (-v prints it). */
 export function unitCommand(cfg: Config, tool: Tool, backend: Backend, id: string, inode: string): string[] {
   return backendArgv(cfg, tool, backend, { map: mapFileOf(cfg, id), inode });
 }

@@ -22,8 +22,8 @@ const skip = missing({
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
 });
 
-const A = 'sp-bpfmap-a';
-const B = 'sp-bpfmap-b';
+const A = `sp-bpfmap-a-${process.pid}`;
+const B = `sp-bpfmap-b-${process.pid}`;
 const PREFIX = `sp_bpfmap_${process.pid}_`;
 const mapFile = (n: string) => path.join(BPFFS, `${PREFIX}${n}`);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-bpfmap-'));

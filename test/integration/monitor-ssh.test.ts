@@ -26,7 +26,7 @@ const skip = missing({
 
 const NODE2 = '127.0.0.2';
 const NODE3 = '127.0.0.3';
-const C = { a: 'sp-monssh-a', b: 'sp-monssh-b', c: 'sp-monssh-c' };
+const C = { a: `sp-monssh-a-${process.pid}`, b: `sp-monssh-b-${process.pid}`, c: `sp-monssh-c-${process.pid}` };
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-monssh-'));
 let sd: PrivateSystemd;
 let sshd: Sshd;

@@ -29,8 +29,8 @@ const skip = missing({
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
 });
 
-const W = 'sp-monitor-watched';
-const O = 'sp-monitor-other';
+const W = `sp-monitor-watched-${process.pid}`;
+const O = `sp-monitor-other-${process.pid}`;
 const IPV6 = ['--sysctl', 'net.ipv6.conf.all.disable_ipv6=0', '--sysctl', 'net.ipv6.conf.lo.disable_ipv6=0'];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-monitor-'));
 const canary = path.join(tmp, 'canary');
@@ -186,6 +186,18 @@ describe.skipIf(skip)('sneakpeek -t tcptracer --backend bpftrace on a real syste
   });
 });
 
+describe.skipIf(skip)('--json and -v', () => {
+  it('one JSON object a line; -v names the exact command the unit runs', () => {
+    const r = run('tcptracer', ['--backend', 'bpftrace', '-n', W, '--json', '-v']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      container: W, unit: `tcptracer@${idW}.service`, action: 'running', log: logOf('tcptracer', idW),
+      id: docker('inspect', '-f', '{{.Id}}', W), inode: Number(inoW), backend: 'bpftrace', map: mapOf(idW), mapState: 'present',
+    });
+    expect(r.stderr).toContain(`sneakpeek: ${W}: tcptracer@${idW}.service runs /usr/bin/bpftrace ${path.join(sd.dir, 'env', 'tracers', 'tcptracer.bt')} ${inoW}\n`);
+  });
+});
+
 describe.skipIf(skip)('cluster-wide (--pods-file): one script per node, -e, one failure does not stop the others', () => {
   const gone = 'e'.repeat(64);
   const podsFile = () => {
@@ -244,6 +256,22 @@ describe.skipIf(skip)('the BCC backend: the exact command its unit runs, and the
     // What --mntnsmap names holds exactly the container's mount namespace.
     expect(keysOf(mapOf(idW))).toEqual([inodeOf(W)]);
     expect(sd.systemctl('show', '-p', 'MainPID', '--value', `${tool}@${idW}.service`).stdout.trim()).not.toBe('0');
+  });
+});
+
+describe.skipIf(skip)('a stale key in the container map (an earlier mount namespace of the same container id)', () => {
+  it('the rerun removes it, with a warning, and changes nothing else', () => {
+    // docker restart gives the container a new namespace, but the kernel hands the freed inode
+    // number straight back: plant the earlier namespace's key directly instead.
+    execFileSync('bpftool', ['map', 'update', 'pinned', mapOf(idW), 'key', 'hex', '01', '00', '00', 'f0', '00', '00', '00', '00', 'value', 'hex', '00', '00', '00', '00']);
+    expect(keysOf(mapOf(idW))).toHaveLength(2);
+    const pid = mainPid(`execsnoop@${idW}.service`);
+    const r = run('procmon', ['-n', W]);
+    expect(r.stderr).toBe(`sneakpeek: warning: ${W}: removed 1 stale key(s) from ${mapOf(idW)} (an earlier mount namespace of this container)\n`);
+    expect(r.stdout).toBe(`${W} execsnoop@${idW}.service running ${logOf('execsnoop', idW)} ${inoW} ${mapOf(idW)} present\n`);
+    expect(r.code).toBe(0);
+    expect(keysOf(mapOf(idW))).toEqual([inoW]);
+    expect(mainPid(`execsnoop@${idW}.service`)).toBe(pid);
   });
 });
 
