@@ -4,7 +4,7 @@
 // `systemctl` reaches the private instance through the helper's shim, its unit/env/log dirs
 // are the instance's temp dirs (config below).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +24,8 @@ const skip = missing({
   'fswatch (apt-get install fswatch)': () => existsSync('/usr/bin/fswatch'),
 });
 
-const A = 'sp-fswatch-a';
-const B = 'sp-fswatch-b';
+const A = `sp-fswatch-a-${process.pid}`;
+const B = `sp-fswatch-b-${process.pid}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-fswatch-'));
 const canary = path.join(tmp, 'canary');
 let sd: PrivateSystemd;
@@ -237,6 +237,21 @@ describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
     expect(r.stderr).toContain(`${A}: /usr/bin/no-such-fswatch not found on this node (config paths)`);
     expect(readFileSync(templateFile(), 'utf8')).toBe(before);
     writeConfig();
+  });
+
+  it('warns when the node\'s inotify limits are below what it must watch (limits read on the node)', () => {
+    // A `cat` first on PATH that reports tiny limits for the two inotify files, the real cat otherwise.
+    const shim = path.join(tmp, 'lowlimits');
+    mkdirSync(shim, { recursive: true });
+    writeFileSync(path.join(shim, 'cat'), `#!/bin/sh
+case "$1" in /proc/sys/fs/inotify/max_user_watches|/proc/sys/fs/inotify/max_user_instances) echo 0; exit 0 ;; esac
+exec /bin/cat "$@"
+`, { mode: 0o755 });
+    const r = runTool('sneakpeek', ['-t', 'fswatch', '-n', A], { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: cfgFile, PATH: `${shim}:${sd.env.PATH}` } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${A} fswatch@${idA}.service running ${logOf(idA)}\n`);
+    expect(r.stderr).toMatch(/^sneakpeek: warning: localhost: fs\.inotify\.max_user_watches is 0, below the \d+ directories to watch: .*sysctl -w fs\.inotify\.max_user_watches=\d+\)$/m);
+    expect(r.stderr).toMatch(/^sneakpeek: warning: localhost: fs\.inotify\.max_user_instances is 0, below the 1 fswatch instances/m);
   });
 
   it('--dry-run prints the node script and runs nothing', () => {
