@@ -88,7 +88,8 @@ export interface PrivateSystemd {
   stop(): Promise<void>;
 }
 
-const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+// Hybrid hosts (these machines): name=systemd v1 + unified v2. A pure v2 host: /sys/fs/cgroup.
+const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
 let serial = 0;
 
 /** Remove a cgroup subtree, deepest first (only empty cgroups can go; the kill emptied them). */
@@ -128,7 +129,7 @@ export async function startPrivateSystemd(name: string): Promise<PrivateSystemd>
   const conf = path.join(dir, 'system.conf');
   writeFileSync(conf, '[Manager]\nDefaultTasksAccounting=no\nDefaultMemoryAccounting=no\nDefaultIOAccounting=no\nDefaultCPUAccounting=no\nDefaultIPAccounting=no\nLogTarget=console\n');
   const cg = `sneakpeek-test-${name}-${process.pid}-${++serial}`;
-  const hierarchies = CGROUP_HIERARCHIES.filter((h) => existsSync(path.join(h, 'cgroup.procs')));
+  const hierarchies = CGROUP_HIERARCHIES.filter((h) => existsSync(path.join(h, 'cgroup.procs'))).slice(0, 2);
   // Runs as the namespace's first process, then execs systemd (so systemd is PID 1).
   const inner = [
     'set -e',
