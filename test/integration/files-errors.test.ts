@@ -53,7 +53,7 @@ describe('bad input to -t files', () => {
     ['an UpperDir that is gone', () => ['-f', file('gone.json', JSON.stringify(container({}, { UpperDir: path.join(dir, 'gone') })))], 1, /UpperDir .*gone: not found/],
     ['an unknown type', () => ['-t', 'nosuch'], 2, /Invalid values.*type/],
     ['an unknown flag', () => ['--frobnicate'], 2, /Unknown argument/],
-    ['a flag without its value', () => ['-f'], 2, /--file needs a value/],
+    ['a flag without its value', () => ['-f'], 2, /Not enough arguments following: f/],
     ['a bad container name', () => ['-n', '$(reboot)'], 2, /invalid container name/],
     ['a node address that is an ssh option', () => ['--address=-oProxyCommand=touch x', '-n', 'web'], 2, /invalid node address/],
     ['a node address with shell in it', () => ['-a', 'node1;touch x', '-n', 'web'], 2, /invalid node address/],
