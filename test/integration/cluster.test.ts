@@ -200,6 +200,16 @@ describe.skipIf(skip)('get_all_containers → get_container_ns over ssh', () => 
     expect(r.stderr).toMatch(/id [0-9a-f]{64}, pid \d+/);
   });
 
+  it('--dry-run prints the node script (the name quoted as data) and opens no session', async () => {
+    const mark = sshd.mark();
+    const r = await runIn('get_container_ns', ['-a', '127.0.0.3', '-n', 'sp-cluster-b1', '-c', 'crictl', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# node: 127\.0\.0\.3\n/);
+    expect(r.stdout).toContain('sp_ns 0 sp-cluster-b1\n');
+    expect(r.stdout).toContain(`out=$(${shQuote(path.join(tmp, 'crictl'))} inspect -o json -- "$1" 2>&1)`);
+    expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
+  });
+
   it('a container that is not there: one line, exit 1, never a number', async () => {
     const r = await run('get_container_ns', ['-a', '127.0.0.2', '-n', 'sp-cluster-nosuch']);
     expect(r.code).toBe(1);
