@@ -112,7 +112,7 @@ const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as cons
 function parse(argv: string[]) {
   return clusterOptions(cli(argv, 'sneakpeek'), argv)
     .option('type', { alias: 't', type: 'string', choices: TYPES })
-    .option('file', { alias: 'f', type: 'string' })
+    .option('file', { alias: 'f', type: 'string', nargs: 1 }) // nargs 1: `--file -` is stdin
     .option('name', { alias: 'n', type: 'string' })
     .option('address', { alias: 'a', type: 'string' })
     .option('user', { alias: 'u', type: 'string' })
