@@ -10,6 +10,7 @@ import { docker, dockerTry, importImage, makeRootfs } from '../test/helpers/dock
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+const SNEAKPEEK = path.join(ROOT, 'bin/sneakpeek'); // the launcher cron and systemd run
 const IMAGE = 'sneakpeek-bench/files:1';
 const IMAGE_FILES = 5000; // /usr/share/bench/D/F.txt, 50 dirs × 100
 
@@ -103,7 +104,7 @@ export function benchFiles(runs = 5, log: (s: string) => void = (s) => process.s
       writeFileSync(inspect, docker('inspect', name));
       const upper = docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', name);
       log(`bench: timing ${label} (${runs} runs each)`);
-      const sp = timeIt([TSX, path.join(ROOT, 'scripts/sneakpeek.ts'), '-t', 'files', '--chroot', '-f', inspect], runs);
+      const sp = timeIt([SNEAKPEEK, '-t', 'files', '--chroot', '-f', inspect], runs);
       const dd = timeIt(['docker', 'diff', name], runs);
       const fd = timeIt(['find', upper], runs);
       const ours = sp.out.toString('latin1').split('\n').filter(Boolean).sort();

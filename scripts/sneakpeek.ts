@@ -25,9 +25,6 @@ import { cli, guard, isEntry, runEntry, loadConfig, processIO, wantsVerbose, typ
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import { UsageError } from '../lib/errors.ts';
 import { checkNodeAddress } from '../lib/runner.ts';
-import { runFiles } from './types/files.ts';
-import { runFswatch } from './types/fswatch.ts';
-import { runMonitor } from './types/monitor.ts';
 import { selectTargets } from './types/targets.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
@@ -148,6 +145,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       throw new UsageError(`--stop applies to fswatch, procmon and tcptracer, not -t ${args.type}`);
     if (args.type === 'fswatch') {
       const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+      const { runFswatch } = await import('./types/fswatch.ts'); // each type loads only what it needs
       return runFswatch(sel.targets, cfg, {
         stop: args.stop,
         purge: args.purge,
@@ -161,6 +159,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       throw new UsageError(`--backend applies to -t procmon and -t tcptracer, not -t ${args.type}`);
     if (args.type === 'procmon' || args.type === 'tcptracer') {
       const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+      const { runMonitor } = await import('./types/monitor.ts');
       return runMonitor(sel.targets, cfg, {
         type: args.type,
         backend: cfg.backend,
@@ -178,6 +177,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
 
     const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
     const targets = sel.targets;
+    const { runFiles } = await import('./types/files.ts');
     return runFiles(targets, cfg, {
       type: args.type,
       chroot: args.chroot,
