@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yargs, { type Argv } from 'yargs';
+import yargs from 'yargs';
 import { resolveConfig, type Config } from './config.ts';
 import { EXIT_USAGE, exitCodeFor, oneLine, UsageError } from './errors.ts';
 
@@ -33,8 +33,11 @@ export function loadConfig(configPath: string | undefined, env: IO['env'], flags
   return resolveConfig(text, `config ${file}`, env, flags);
 }
 
-/** yargs that never exits, never prints its own help, and turns every parse failure into a UsageError. */
-export function cli(argv: string[], scriptName: string): Argv {
+/**
+ * yargs that never exits, never prints its own help, and turns every parse failure into a
+ * UsageError; with the options every script has: --config, -v/--verbose, -h/--help.
+ */
+export function cli(argv: string[], scriptName: string) {
   return yargs(argv)
     .scriptName(scriptName)
     .help(false)
@@ -48,7 +51,10 @@ export function cli(argv: string[], scriptName: string): Argv {
     }, true)
     .fail((msg, err) => {
       throw err instanceof UsageError ? err : new UsageError(msg || oneLine(err));
-    });
+    })
+    .option('config', { type: 'string' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false })
+    .option('help', { alias: 'h', type: 'boolean', default: false });
 }
 
 /** Run `body`; any throw becomes one stderr line and its exit code. -v adds the stack. */

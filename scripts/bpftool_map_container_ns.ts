@@ -89,9 +89,6 @@ function parse(argv: string[]) {
     .option('backend', { type: 'string', choices: BACKENDS })
     .option('no-start', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
-    .option('config', { type: 'string' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false })
-    .option('help', { alias: 'h', type: 'boolean', default: false })
     .parserConfiguration({ 'boolean-negation': false, 'duplicate-arguments-array': false, 'strip-aliased': true })
     .parseSync();
 }

@@ -63,9 +63,6 @@ function parse(argv: string[]) {
   return clusterOptions(cli(argv, 'get_all_containers'), argv)
     .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
     .option('json', { type: 'boolean', default: false })
-    .option('config', { type: 'string' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false })
-    .option('help', { alias: 'h', type: 'boolean', default: false })
     .parseSync();
 }
 

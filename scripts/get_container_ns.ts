@@ -63,9 +63,6 @@ function parse(argv: string[]) {
     .option('user', { alias: 'u', type: 'string' })
     .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
     .option('dry-run', { type: 'boolean', default: false })
-    .option('config', { type: 'string' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false })
-    .option('help', { alias: 'h', type: 'boolean', default: false })
     .parseSync();
 }
 

@@ -122,9 +122,6 @@ function parse(argv: string[]) {
     .option('purge', { type: 'boolean', default: false })
     .option('backend', { type: 'string' })
     .option('dry-run', { type: 'boolean', default: false })
-    .option('config', { type: 'string' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false })
-    .option('help', { alias: 'h', type: 'boolean', default: false })
     .parseSync();
 }
 
