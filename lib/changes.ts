@@ -106,10 +106,10 @@ export class ChangeComputer {
   }
 
   /** The lower layers merged into an image directory found first at `from`. */
-  private mergeLayers(parentLayers: number[], from: number, at: Map<number, Entry>): number[] {
+  private mergeLayers(parentLayers: number[], from: number, at: (layer: number) => Entry | undefined): number[] {
     const out: number[] = [];
     for (const l of parentLayers.slice(parentLayers.indexOf(from))) {
-      const r = at.get(l);
+      const r = at(l);
       if (!r) continue;
       if (r.type !== 'd' || this.isWhiteout(r)) break;
       out.push(l);
@@ -122,7 +122,7 @@ export class ChangeComputer {
     const group = this.group;
     this.group = [];
     const path = group[0]!.path;
-    const at = new Map(group.map((e) => [e.layer, e]));
+    const at = (layer: number) => group.find((e) => e.layer === layer); // a group holds a few entries
     if (path === '') {
       const lowers = group.filter((e) => e.layer > 0 && e.type === 'd').map((e) => e.layer);
       this.stack = [{ path: '', ctrSeesLower: true, imgLayers: lowers, pending: false }];
@@ -138,12 +138,12 @@ export class ChangeComputer {
     let img: Entry | undefined;
     let imgFrom = -1;
     for (const l of parent.imgLayers) {
-      const r = at.get(l);
+      const r = at(l);
       if (!r) continue;
       if (!this.isWhiteout(r)) { img = r; imgFrom = l; }
       break;
     }
-    const upper = at.get(0);
+    const upper = at(0);
     if (!upper) {
       // A lower entry the container sees unchanged, or one its new/opaque parent hides.
       if (!parent.ctrSeesLower && img) this.report('D', img);
@@ -182,8 +182,6 @@ export function parseEntry(f: readonly string[]): Entry {
   const [layer, type, mode, uid, gid, size, mtime, rawPath] = f;
   if (rawPath === undefined || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
   const dot = mtime!.indexOf('.');
-  const sec = dot < 0 ? mtime! : mtime!.slice(0, dot);
-  const frac = dot < 0 ? '' : mtime!.slice(dot + 1);
   return {
     layer: Number(layer),
     type: type as EntryType,
@@ -191,11 +189,28 @@ export function parseEntry(f: readonly string[]): Entry {
     uid: Number(uid),
     gid: Number(gid),
     size: Number(size),
-    mtimeSec: Number(sec),
-    mtimeNsec: Number((frac + '000000000').slice(0, 9)),
-    // The node swapped '/' and \\001 so sort puts a directory's contents right after it.
+    mtimeSec: Number(dot < 0 ? mtime : mtime!.slice(0, dot)),
+    mtimeNsec: dot < 0 ? 0 : Number(mtime!.slice(dot + 1, dot + 10).padEnd(9, '0')),
+    // The node swapped '/' and \001 so sort puts a directory's contents right after it.
     path: unswapSlash(rawPath),
   };
+}
+
+/**
+ * A whole `F KEY LAYER TYPE MODE UID GID SIZE MTIME PATH` record → [KEY, entry]. The hot path
+ * of -t files (one call per file of every layer), so it walks the tabs itself.
+ */
+export function parseListingRecord(rec: string): [number, Entry] {
+  const f: string[] = [];
+  let start = 2; // after "F\t"
+  for (let n = 0; n < 8; n++) {
+    const i = rec.indexOf('\t', start);
+    if (i < 0) throw new Error(`bad layer listing record: ${rec.slice(0, 80)}`);
+    f.push(rec.slice(start, i));
+    start = i + 1;
+  }
+  f.push(rec.slice(start));
+  return [Number(f[0]), parseEntry(f.slice(1))];
 }
 
 export function unswapSlash(p: string): string {

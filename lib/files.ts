@@ -1,6 +1,6 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
-import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './changes.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './changes.ts';
 import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
 import { factsOf, parseInspect, type ContainerFacts } from './inspect.ts';
@@ -90,15 +90,18 @@ export class FilesConsumer {
   }
 
   record(rec: string): void {
+    if (rec.startsWith('F\t')) {
+      const [key, entry] = parseListingRecord(rec);
+      const s = this.states.get(key);
+      if (s && !s.error) this.computer(s).push(entry);
+      return;
+    }
     const tag = rec.slice(0, rec.indexOf('\t'));
     const f = splitFields(rec, tag === 'F' ? 10 : tag === 'R' ? 6 : tag === 'FACTS' ? 7 : 4);
     const s = this.states.get(Number(f[1]));
     if (!s) return;
     if (s.error) return;
     switch (tag) {
-      case 'F':
-        this.computer(s).push(parseEntry(f.slice(2)));
-        break;
       case 'X':
         parseXattrDump(Number(f[2]), f.slice(3).join('\t'), s.extras);
         break;

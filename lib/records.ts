@@ -26,29 +26,29 @@ export function splitFields(rec: string, maxFields = Infinity): Record {
 
 /** Feed chunks, get whole NUL-terminated records back, in order; constant memory per record. */
 export class RecordSplitter {
-  private pending: Buffer[] = [];
+  // latin1 maps byte i to char i, so splitting the decoded chunk at '\0' is splitting the bytes.
+  private pending = '';
 
   push(chunk: Buffer, onRecord: (rec: string) => void): void {
+    const text = chunk.toString('latin1');
     let start = 0;
     for (;;) {
-      const i = chunk.indexOf(0, start);
+      const i = text.indexOf('\0', start);
       if (i < 0) break;
-      const part = chunk.subarray(start, i);
-      if (this.pending.length) {
-        this.pending.push(part);
-        onRecord(Buffer.concat(this.pending).toString('latin1'));
-        this.pending = [];
+      if (this.pending) {
+        onRecord(this.pending + text.slice(start, i));
+        this.pending = '';
       } else {
-        onRecord(part.toString('latin1'));
+        onRecord(text.slice(start, i));
       }
       start = i + 1;
     }
-    if (start < chunk.length) this.pending.push(Buffer.from(chunk.subarray(start)));
+    if (start < text.length) this.pending += text.slice(start);
   }
 
   /** Bytes left without a terminating NUL: a truncated stream. */
   get leftover(): number {
-    return this.pending.reduce((n, b) => n + b.length, 0);
+    return this.pending.length;
   }
 }
 

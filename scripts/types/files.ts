@@ -47,11 +47,16 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
   let ok = 0;
   let failed = a.failedBefore ?? 0;
   await pool(groups, cfg.concurrency, async ([node, ts]) => {
-    let full = false;
+    // Lines are batched per chunk of node output: one write, not one per change.
+    let batch: string[] = [];
+    const flush = (): boolean => {
+      if (!batch.length) return true;
+      const ok = io.stdout.write(Buffer.from(batch.join(''), 'latin1'));
+      batch = [];
+      return ok;
+    };
     const consumer = new FilesConsumer(ts, a, {
-      line: (text) => {
-        if (!io.stdout.write(Buffer.from(text, 'latin1'))) full = true;
-      },
+      line: (text) => void batch.push(text),
       warn: (t, msg) => io.stderr.write(`sneakpeek: warning: ${t.label ?? t.name}: ${msg}\n`),
     });
     const splitter = new RecordSplitter();
@@ -59,13 +64,14 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
       onStdout: (chunk) => {
         splitter.push(chunk, (rec) => consumer.record(rec));
         // Keep memory flat: stop reading the node while stdout's reader catches up.
-        if (!full) return;
-        full = false;
+        if (flush()) return;
         return new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
       },
     });
     const why = run.code === 0 ? undefined : `${node ?? 'localhost'}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
-    for (const r of consumer.finish(why)) {
+    const results = consumer.finish(why); // the last directory's lines come out here
+    flush();
+    for (const r of results) {
       if (r.error) {
         failed++;
         io.stderr.write(`sneakpeek: ${r.target.label ? `${r.target.label}: ` : ''}${r.error}\n`);
