@@ -142,3 +142,34 @@ describe('parseXattrDump', () => {
     expect(x.capability.get(layerKey(0, 'bin/ping'))).toBe('0x0100000200200000');
   });
 });
+
+describe('memory', () => {
+  it('stays flat as the number of changes grows (changes stream out, nothing accumulates)', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const run = (n: number) => {
+      let emitted = 0;
+      const cc = new ChangeComputer(emptyExtras(), () => void emitted++);
+      cc.push(entry(0, '', 'd 755'));
+      cc.push(entry(0, 'new', 'd 755'));
+      for (let i = 0; i < n; i++) {
+        if (i % 100 === 0) cc.push(entry(0, `new/${String(i / 100).padStart(6, '0')}`, 'd 755'));
+        cc.push(entry(0, `new/${String(Math.floor(i / 100)).padStart(6, '0')}/${i}`, 'f 644 1 2000'));
+      }
+      gc();
+      const during = process.memoryUsage().heapUsed; // the computer is still live here
+      cc.end();
+      return { emitted, during };
+    };
+    gc();
+    const base = process.memoryUsage().heapUsed;
+    const small = run(10_000);
+    const big = run(300_000);
+    expect(big.emitted).toBe(300_000 + 3_000 + 1);
+    // 300k accumulated changes would hold tens of MB; streaming holds a directory stack.
+    expect(big.during - base).toBeLessThan(8 << 20);
+    expect(big.during - small.during).toBeLessThan(4 << 20);
+  });
+});
