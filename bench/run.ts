@@ -5,11 +5,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchFiles, filesTable } from './files.ts';
 
+// `npm run bench -- files` or `-- cluster` runs one of them.
+const only = process.argv[2];
 const runs = Number(process.env.BENCH_RUNS ?? 5);
-process.stdout.write(`## -t files (median of ${runs} runs; ${new Date().toISOString().slice(0, 10)})\n\n${filesTable(benchFiles(runs))}\n\n`);
+if (only === undefined || only === 'files')
+  process.stdout.write(`## -t files (median of ${runs} runs; ${new Date().toISOString().slice(0, 10)})\n\n${filesTable(benchFiles(runs))}\n\n`);
 
 const cluster = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster.ts');
-if (existsSync(cluster)) {
+if ((only === undefined || only === 'cluster') && existsSync(cluster)) {
   const mod = (await import(cluster)) as { runClusterBench?: () => Promise<string> };
   if (mod.runClusterBench) process.stdout.write(`## cluster-wide\n\n${await mod.runClusterBench()}\n`);
 }
