@@ -38,16 +38,24 @@ export function loadConfig(configPath: string | undefined, env: IO['env'], flags
  * UsageError; with the options every script has: --config, -v/--verbose, -h/--help.
  */
 export function cli(argv: string[], scriptName: string) {
-  return yargs(argv)
+  const y = yargs(argv)
     .scriptName(scriptName)
     .help(false)
     .version(false)
     .strict()
     .exitProcess(false)
-    .parserConfiguration({ 'duplicate-arguments-array': false, 'strip-aliased': true })
-    // `-f` with nothing after it is a usage error, not an empty file name.
+    .parserConfiguration({ 'strip-aliased': true });
+  return y
+    // Repeatable options (array: true, like -e POD) collect every value; any other option given
+    // twice is a usage error, and so is `-f` with nothing after it (not an empty file name).
     .middleware((args) => {
-      for (const [k, v] of Object.entries(args)) if (v === '' && k.length > 1 && k !== '$0') throw new UsageError(`--${k} needs a value`);
+      // getOptions() is yargs API that its type definitions leave out.
+      const arrays = new Set((y as unknown as { getOptions(): { array: string[] } }).getOptions().array);
+      for (const [k, v] of Object.entries(args)) {
+        if (k === '_' || k === '$0') continue;
+        if (Array.isArray(v) && !arrays.has(k)) throw new UsageError(`--${k} given more than once`);
+        if (v === '' && k.length > 1) throw new UsageError(`--${k} needs a value`);
+      }
     }, true)
     .fail((msg, err) => {
       throw err instanceof UsageError ? err : new UsageError(msg || oneLine(err));

@@ -24,26 +24,8 @@ export interface ClusterArgs {
   running?: boolean;
 }
 
-/**
- * Every value of a repeatable option in the raw argv: `-e A -e B`, `-e=A`, `--exclude A`,
- * `--exclude=A`. Our yargs setup keeps only the last of a repeated flag (so `-n a -n b` is
- * never an array), which would silently drop exclusions.
- */
-export function repeatedValues(argv: readonly string[], short: string, long: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const t = argv[i]!;
-    if (t === '--') break;
-    if (t === `-${short}` || t === `--${long}`) {
-      if (i + 1 < argv.length) out.push(argv[++i]!);
-    } else if (t.startsWith(`--${long}=`)) out.push(t.slice(long.length + 3));
-    else if (t.startsWith(`-${short}=`)) out.push(t.slice(3));
-  }
-  return out;
-}
-
-/** The discovery options, same spelling in every tool. `argv`: the raw arguments (for -e). */
-export function clusterOptions<T>(y: Argv<T>, argv: readonly string[]) {
+/** The discovery options, same spelling in every tool. */
+export function clusterOptions<T>(y: Argv<T>) {
   return y
     .option('namespace', { type: 'string', nargs: 1 })
     .option('all-namespaces', { alias: 'A', type: 'boolean', default: false })
@@ -51,11 +33,7 @@ export function clusterOptions<T>(y: Argv<T>, argv: readonly string[]) {
     // nargs 1: `--pods-file -` is stdin, not a positional '-'.
     .option('pods-file', { type: 'string', nargs: 1 })
     .option('exclude', { alias: 'e', type: 'string', array: true, nargs: 1 })
-    .option('running', { type: 'boolean', default: false })
-    .middleware((args) => {
-      const all = repeatedValues(argv, 'e', 'exclude');
-      if (all.length) (args as Record<string, unknown>).exclude = all;
-    });
+    .option('running', { type: 'boolean', default: false });
 }
 
 /** Help text lines for the options above, for each tool's HELP. */

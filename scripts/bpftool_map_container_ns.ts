@@ -89,7 +89,7 @@ function parse(argv: string[]) {
     .option('backend', { type: 'string', choices: BACKENDS })
     .option('no-start', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
-    .parserConfiguration({ 'boolean-negation': false, 'duplicate-arguments-array': false, 'strip-aliased': true })
+    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': true })
     .parseSync();
 }
 

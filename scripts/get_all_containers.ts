@@ -60,7 +60,7 @@ EXIT CODES
 `;
 
 function parse(argv: string[]) {
-  return clusterOptions(cli(argv, 'get_all_containers'), argv)
+  return clusterOptions(cli(argv, 'get_all_containers'))
     .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
     .option('json', { type: 'boolean', default: false })
     .parseSync();

@@ -107,7 +107,7 @@ EXIT CODES
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
 
 function parse(argv: string[]) {
-  return clusterOptions(cli(argv, 'sneakpeek'), argv)
+  return clusterOptions(cli(argv, 'sneakpeek'))
     .option('type', { alias: 't', type: 'string', choices: TYPES })
     .option('file', { alias: 'f', type: 'string', nargs: 1 }) // nargs 1: `--file -` is stdin
     .option('name', { alias: 'n', type: 'string' })

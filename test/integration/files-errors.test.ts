@@ -55,6 +55,7 @@ describe('bad input to -t files', () => {
     ['an unknown flag', () => ['--frobnicate'], 2, /Unknown argument/],
     ['a flag without its value', () => ['-f'], 2, /Not enough arguments following: f/],
     ['a bad container name', () => ['-n', '$(reboot)'], 2, /invalid container name/],
+    ['an option given twice', () => ['-n', 'web', '-n', 'db'], 2, /--name given more than once/],
     ['a node address that is an ssh option', () => ['--address=-oProxyCommand=touch x', '-n', 'web'], 2, /invalid node address/],
     ['a node address with shell in it', () => ['-a', 'node1;touch x', '-n', 'web'], 2, /invalid node address/],
   ];

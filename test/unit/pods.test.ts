@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkClusterArgs, engineFor, kubectlArgv, podTargets, repeatedValues } from '../../lib/cluster.ts';
+import { checkClusterArgs, engineFor, kubectlArgv, podTargets } from '../../lib/cluster.ts';
 import { DEFAULTS } from '../../lib/config.ts';
 import {
   checkPodExclusion,
@@ -167,15 +167,6 @@ describe('cluster args', () => {
     [{ exclude: ['-rf'] }, /invalid pod name/],
   ])('refuses %j', (a, msg) => {
     expect(() => checkClusterArgs(a)).toThrow(msg);
-  });
-
-  it.each([
-    [['-e', 'a', '-e', 'b'], ['a', 'b']],
-    [['--exclude=a', '-e=b', '--exclude', 'c', '-A'], ['a', 'b', 'c']],
-    [['-e', 'a', '--', '-e', 'b'], ['a']],
-    [['-n', 'x', '-A'], []],
-  ])('repeated -e in %j → %j (yargs alone keeps the last)', (argv, want) => {
-    expect(repeatedValues(argv, 'e', 'exclude')).toEqual(want);
   });
 
   it('accepts NS/POD exclusions', () => expect(checkPodExclusion('kube-system/coredns-5d78c9869d-abcde')).toBeTruthy());
