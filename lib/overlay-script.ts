@@ -14,20 +14,16 @@ import { shQuote } from './quote.ts';
 
 export const XATTR_PATTERN = '^(trusted|user)\\.overlay\\.(opaque|whiteout)$|^security\\.capability$';
 
-const LAYERS_FN = `sp_extras() { # KEY DIR...: what find cannot print — xattrs (X) and device numbers (R)
+const LAYERS_FN = `sp_xattrs() { # KEY DIR...: X records, the xattrs find cannot print
   k=$1; shift
-  if command -v getfattr >/dev/null 2>&1; then
-    n=0; for d in "$@"; do
-      printf 'X\\t%s\\t%s\\t' "$k" "$n"
-      ( cd "$d" && getfattr -R -P -d -e hex -m ${shQuote(XATTR_PATTERN)} . 2>/dev/null )
-      printf '\\0'; n=$((n+1))
-    done
-  else
+  if ! command -v getfattr >/dev/null 2>&1; then
     rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
+    return 0
   fi
   n=0; for d in "$@"; do
-    ( cd "$d" && find . \\( -type c -o -type b \\) -exec stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" {} + )
-    n=$((n+1))
+    printf 'X\\t%s\\t%s\\t' "$k" "$n"
+    ( cd "$d" && getfattr -R -P -d -e hex -m ${shQuote(XATTR_PATTERN)} . 2>/dev/null )
+    printf '\\0'; n=$((n+1))
   done
 }
 sp_layers() { # KEY UPPER LOWER(colon-separated)
@@ -37,15 +33,20 @@ sp_layers() { # KEY UPPER LOWER(colon-separated)
   set -- "$up"
   oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
   if ! tmp=$(mktemp -d "\${TMPDIR:-/tmp}/sneakpeek.XXXXXX"); then rec ERR "$k" "cannot create a temporary directory"; return 0; fi
-  # The extras walk runs beside the listing (another core); the few extras records go out
-  # first so the diff knows them before it needs them.
-  { sp_extras "$k" "$@" > "$tmp/x" &
+  # One find per layer lists every entry (F) and notes its devices (whose numbers find cannot
+  # print); the xattr walk runs beside it on another core. The few X/R records go out first so
+  # the diff knows them before it needs them.
+  { sp_xattrs "$k" "$@" > "$tmp/x" &
     n=0; for d in "$@"; do
-      ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" )
+      ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" \\( -type c -o -type b \\) -fprint0 "$tmp/dev$n" )
       n=$((n+1))
     done
     wait
   } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$tmp/f"
+  n=0; for d in "$@"; do
+    [ -s "$tmp/dev$n" ] && ( cd "$d" && xargs -0 stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" < "$tmp/dev$n" ) >> "$tmp/x"
+    n=$((n+1))
+  done
   cat "$tmp/x" "$tmp/f"
   rm -rf "$tmp"
 }`;

@@ -33,6 +33,8 @@ const CASES: Record<string, string> = {
     'ln -s /etc/motd /tmp/link && ln -s dangling /tmp/dangling && mkdir "/tmp/dir with space"',
     ...HOSTILE.map((n) => `echo hi > '/tmp/${n.replace(/'/g, `'\\''`)}' && mkdir -p '/tmp/d-${n.replace(/'/g, `'\\''`)}/x'`),
   ].join(' && '),
+  'i: makes device nodes and a fifo (devices other than whiteouts)':
+    'mknod /tmp/cdev c 1 3 && mknod /tmp/bdev b 7 0 && mkfifo /tmp/fifo && mknod /etc/zero c 1 5',
   'h: opens an image file for writing without changing it': 'exec 3>>/etc/motd; exec 4>>/data/old/a.txt; true',
 };
 
