@@ -72,17 +72,22 @@ describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
   it('g: a two-layer image made with docker commit', () => {
     const base = name(100);
     runContainer(base, image);
-    exec(base, 'echo layer2 > /etc/layer2.conf && rm /etc/motd && rm -r /data/old/deep && mkdir /opt && echo o > /opt/o && echo changed > /data/keep.txt');
+    exec(base, 'echo layer2 > /etc/layer2.conf && rm /etc/motd && rm -r /data/old/deep && mkdir /opt && echo o > /opt/o && echo changed > /data/keep.txt && mknod /etc/dev1 c 1 3 && mknod /etc/dev2 c 1 3');
     const image2 = `sneakpeek-test/two-layer:${process.pid}`;
     docker('commit', base, image2);
     try {
       const c = name(101);
       runContainer(c, image2);
       // touch things from both layers, re-create what the top layer deleted
-      exec(c, 'echo x >> /etc/layer2.conf && echo back > /etc/motd && rm /data/old/a.txt && rm /opt/o && echo y >> /data/keep.txt && mkdir -p /data/old/deep');
+      // dev1 re-made with other numbers (C by rdev alone, mtime kept); dev2 re-made the same
+      exec(c, 'echo x >> /etc/layer2.conf && echo back > /etc/motd && rm /data/old/a.txt && rm /opt/o && echo y >> /data/keep.txt && mkdir -p /data/old/deep'
+        + ' && touch -r /etc/dev1 /tmp/ref && rm /etc/dev1 && mknod /etc/dev1 c 1 5 && touch -r /tmp/ref /etc/dev1'
+        + ' && touch -r /etc/dev2 /tmp/ref && rm /etc/dev2 && mknod /etc/dev2 c 1 3 && touch -r /tmp/ref /etc/dev2');
       const lines = check(c);
       expect(lines).toContain('A /etc/motd');
       expect(lines).toContain('A /data/old/deep');
+      expect(lines).toContain('C /etc/dev1');
+      expect(lines).not.toContain('C /etc/dev2');
       docker('rm', '-f', c);
     } finally {
       docker('rmi', '-f', image2);
