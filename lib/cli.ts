@@ -52,7 +52,7 @@ export function cli(argv: string[], scriptName: string) {
       // getOptions() is yargs API that its type definitions leave out.
       const arrays = new Set((y as unknown as { getOptions(): { array: string[] } }).getOptions().array);
       for (const [k, v] of Object.entries(args)) {
-        if (k === '_' || k === '$0') continue;
+        if (k === '_' || k === '$0' || k === '--') continue;
         if (Array.isArray(v) && !arrays.has(k)) throw new UsageError(`--${k} given more than once`);
         if (v === '' && k.length > 1) throw new UsageError(`--${k} needs a value`);
       }
