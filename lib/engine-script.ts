@@ -14,7 +14,7 @@ const FACTS_FORMAT =
 
 /** Functions the crictl variants share; defined with each (a redefinition is harmless). */
 export const CRICTL_HELPERS = `sp_crictl() { # NAME: crictl inspect → $out; $sp_id $sp_pid $sp_state picked from its JSON
-  out=$(CRICTL inspect -o json -- "$1" 2>&1) || return 1
+  if ! sp_q CRICTL inspect -o json -- "$1"; then out=$(sp_err); return 1; fi
   sp_id=$(printf '%s\\n' "$out" | grep -o '"id": *"[^"]*"' | head -n1 | cut -d'"' -f4)
   sp_pid=$(printf '%s\\n' "$out" | grep -o '"pid": *[0-9][0-9]*' | head -n1 | tr -cd '0-9')
   sp_state=$(printf '%s\\n' "$out" | grep -o '"state": *"[A-Z_]*"' | head -n1 | cut -d'"' -f4)
@@ -54,8 +54,8 @@ sp_inspect() { # KEY NAME (crictl: FACTS KEY overlay UPPER LOWER MERGED CRICTL-J
   rec FACTS "$1" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged" "$out"
 }`;
   return `sp_inspect() { # KEY NAME
-  if ! out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format ${shQuote(FACTS_FORMAT)} -- "$2" 2>&1); then
-    rec ERR "$1" "$(lastline "$out")"; return 1
+  if ! sp_q ${shQuote(cfg.paths[cfg.engine])} inspect --type container --format ${shQuote(FACTS_FORMAT)} -- "$2"; then
+    rec ERR "$1" "$(sp_err)"; return 1
   fi
   sp_driver=$(printf '%s\\n' "$out" | head -n1 | cut -f1)
   sp_upper=$(printf '%s\\n' "$out" | head -n1 | cut -f2)
@@ -85,8 +85,8 @@ sp_ns() { # KEY NAME (crictl: .info.pid)
   ${ino}
 }`;
   return `sp_ns() { # KEY NAME
-  if ! out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}} {{.State.Pid}} {{.State.Running}}' -- "$2" 2>&1); then
-    rec ERR "$1" "$(lastline "$out")"; return 1
+  if ! sp_q ${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}} {{.State.Pid}} {{.State.Running}}' -- "$2"; then
+    rec ERR "$1" "$(sp_err)"; return 1
   fi
   sp_id=\${out%% *}; rest=\${out#* }; sp_pid=\${rest%% *}; running=\${rest#* }
   if [ "$running" != true ]; then rec ERR "$1" "container $2 is not running"; return 1; fi
@@ -109,11 +109,12 @@ export function cidFn(cfg: Config): string {
     cfg.engine === 'crictl'
       ? `if sp_crictl "$2"; then
     sp_cid=$(printf '%s' "$sp_id" | cut -c1-12)`
-      : `if out=$(${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2" 2>&1); then
+      : `if sp_q ${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2"; then
     sp_cid=$(printf '%s\\n' "$out" | head -n1 | cut -c1-12)`;
   return `${cfg.engine === 'crictl' ? `${crictlHelpers(cfg)}\n` : ''}sp_cid() { # KEY NAME
   ${query}
   else
+    [ -n "$out" ] || out=$(sp_err) # docker's reason is on stderr; sp_crictl already put it in $out
     case $2 in *[!0-9a-f]*|'') rec ERR "$1" "$(lastline "$out")"; return 1 ;; esac
     if [ \${#2} -lt 12 ]; then rec ERR "$1" "$(lastline "$out")"; return 1; fi
     sp_cid=$(printf '%s' "$2" | cut -c1-12)

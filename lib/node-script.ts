@@ -10,6 +10,15 @@ TAB=$(printf '\\t')
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\\t%s' "$f"; done; printf '\\0'; }
 # last line of a command's error output, for one-line ERR records
 lastline() { printf '%s' "$1" | tr -d '\\000' | awk 'NF { l = $0 } END { print l }'; }
+# a private scratch dir for this run (engine stderr, sorted listings), removed however it ends
+sp_tmp=$(mktemp -d "\${TMPDIR:-/tmp}/sneakpeek.XXXXXX") || { echo 'cannot create a temporary directory' >&2; exit 1; }
+trap 'rm -rf "$sp_tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# sp_q CMD…: CMD's stdout into $out, its stderr kept apart (engines warn there); sp_err: its last line
+sp_q() { out=$("$@" 2>"$sp_tmp/err"); }
+sp_err() { lastline "$(cat "$sp_tmp/err" 2>/dev/null)"; }
 `;
 
 /** Assemble a script: preamble, shared function definitions, then the steps in order. */

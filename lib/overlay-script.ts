@@ -28,32 +28,40 @@ const LAYERS_FN = `sp_xattrs() { # KEY DIR...: X records, the xattrs find cannot
 }
 sp_layers() { # KEY UPPER LOWER(colon-separated)
   k=$1 up=$2 lowers=$3
-  if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 0; fi
-  if ! ( cd "$up" && ls -A >/dev/null ) 2>/dev/null; then rec ERR "$k" "UpperDir $up: permission denied (run as root, or set sudo: true)"; return 0; fi
+  if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 1; fi
+  if ! ( cd "$up" && ls -A >/dev/null ) 2>/dev/null; then rec ERR "$k" "UpperDir $up: permission denied (run as root, or set sudo: true)"; return 1; fi
   set -- "$up"
-  oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs
-  if ! tmp=$(mktemp -d "\${TMPDIR:-/tmp}/sneakpeek.XXXXXX"); then rec ERR "$k" "cannot create a temporary directory"; return 0; fi
+  set -f; oldifs=$IFS; IFS=:; for l in $lowers; do set -- "$@" "$l"; done; IFS=$oldifs; set +f
+  for l in "$@"; do
+    if [ ! -d "$l" ]; then rec ERR "$k" "LowerDir $l: not found on this node (image layer removed?)"; return 1; fi
+  done
+  t="$sp_tmp/$k"; mkdir "$t" || { rec ERR "$k" "cannot create $t"; return 1; }
   # One find per layer lists every entry (F) and notes its devices (whose numbers find cannot
   # print); the xattr walk runs beside it on another core. The few X/R records go out first so
-  # the diff knows them before it needs them.
-  { sp_xattrs "$k" "$@" > "$tmp/x" &
+  # the diff knows them before it needs them. A failed walk or sort is an ERR, never a short
+  # list; a file the container deletes while we walk is not a failure (-ignore_readdir_race).
+  { sp_xattrs "$k" "$@" > "$t/x" &
     n=0; for d in "$@"; do
-      ( cd "$d" && find . -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" \\( -type c -o -type b \\) -fprint0 "$tmp/dev$n" )
+      ( cd "$d" && find . -ignore_readdir_race -printf "F\\t$k\\t$n\\t%y\\t%m\\t%U\\t%G\\t%s\\t%T@\\t%P\\0" \\( -type c -o -type b \\) -fprint0 "$t/dev$n" ) 2>>"$t/err" || echo "find failed in $d" >>"$t/err"
       n=$((n+1))
     done
     wait
-  } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$tmp/f"
+  } | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$t/f" 2>>"$t/err" || echo "sort failed (is $sp_tmp full?)" >>"$t/err"
+  if [ -s "$t/err" ]; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; rm -rf "$t"; return 1; fi
   n=0; for d in "$@"; do
-    [ -s "$tmp/dev$n" ] && ( cd "$d" && xargs -0 stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" < "$tmp/dev$n" ) >> "$tmp/x"
+    [ -s "$t/dev$n" ] && ( cd "$d" && xargs -0 stat --printf "R\\t$k\\t$n\\t%t\\t%T\\t%n\\0" < "$t/dev$n" ) >> "$t/x"
     n=$((n+1))
   done
-  cat "$tmp/x" "$tmp/f"
-  rm -rf "$tmp"
+  cat "$t/x" "$t/f"
+  rm -rf "$t"
 }`;
 
 const MERGED_FN = `sp_merged() { # KEY MERGED: every path of the merged view
-  if [ ! -d "$2" ]; then rec ERR "$1" "MergedDir $2: not mounted (is the container running?)"; return 0; fi
-  ( cd "$2" && find . -mindepth 1 -printf "M\\t$1\\t%P\\0" ) | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k3
+  if [ ! -d "$2" ]; then rec ERR "$1" "MergedDir $2: not mounted (is the container running?)"; return 1; fi
+  if ! ( cd "$2" && find . -ignore_readdir_race -mindepth 1 -printf "M\\t$1\\t%P\\0" ) 2>"$sp_tmp/err" | tr '/\\001' '\\001/' | sort -z -t "$TAB" -k3 > "$sp_tmp/m$1" || [ -s "$sp_tmp/err" ]; then
+    rec ERR "$1" "listing $2 failed: $(sp_err)"; return 1
+  fi
+  cat "$sp_tmp/m$1"; rm -f "$sp_tmp/m$1"
 }`;
 
 export interface LayerDirs {

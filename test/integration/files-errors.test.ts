@@ -51,6 +51,7 @@ describe('bad input to -t files', () => {
     ['a driver other than overlay2', () => ['-f', file('btrfs.json', JSON.stringify([container({ GraphDriver: { Name: 'btrfs', Data: {} } })]))], 1, /storage driver 'btrfs'.*overlay2\/overlay only/],
     ['no UpperDir', () => ['-f', file('noupper.json', JSON.stringify(container({}, { UpperDir: undefined })))], 1, /no GraphDriver\.Data\.UpperDir/],
     ['an UpperDir that is gone', () => ['-f', file('gone.json', JSON.stringify(container({}, { UpperDir: path.join(dir, 'gone') })))], 1, /UpperDir .*gone: not found/],
+    ['a LowerDir that is gone', () => ['-f', file('lowergone.json', JSON.stringify(container({}, { LowerDir: `${path.join(dir, 'lower')}:${path.join(dir, 'layer*gone')}` })))], 1, /LowerDir .*layer\*gone: not found/],
     ['an unknown type', () => ['-t', 'nosuch'], 2, /Invalid values.*type/],
     ['an unknown flag', () => ['--frobnicate'], 2, /Unknown argument/],
     ['a flag without its value', () => ['-f'], 2, /Not enough arguments following: f/],

@@ -1,6 +1,6 @@
 // sneakpeek -t files --chroot -f <docker inspect> prints exactly docker diff's lines,
 // for containers that change their file system in every way overlay2 records.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,24 @@ describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
     const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-n', c]);
     expect(r.code).toBe(0);
     expect(sortedLines(r.stdout)).toEqual(dockerDiffSorted(c));
+  });
+
+  it('an engine that warns on stderr changes nothing; the node leaves no temp files behind', () => {
+    const c = name(700);
+    runContainer(c, image);
+    exec(c, CASES['d: deletes an image directory and re-creates it with new content']!);
+    // crictl without /etc/crictl.yaml, or a docker plugin, warns on stderr on every call
+    const wrapper = path.join(dir, 'noisy-docker');
+    writeFileSync(wrapper, `#!/bin/sh\necho 'WARN[0000] something the engine wants to say' >&2\nexec docker "$@"\n`, { mode: 0o755 });
+    const cfg = path.join(dir, 'noisy.yaml');
+    writeFileSync(cfg, `paths:\n  docker: ${wrapper}\n`);
+    const temps = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith('sneakpeek.')).sort();
+    const before = temps();
+    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-n', c], { env: { SNEAKPEEK_CONFIG: cfg } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sortedLines(r.stdout)).toEqual(dockerDiffSorted(c));
+    expect(temps()).toEqual(before);
   });
 
   it('without --chroot prints host paths under MergedDir; -t merged_dir prints MergedDir', () => {
