@@ -74,7 +74,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     const { inspect, skipped } = buildSample(dir);
     for (const args of [['-t', 'files', '--chroot', '-f', inspect], ['-t', 'files', '-f', inspect]]) {
       io.stdout.write(`$ sneakpeek ${args.join(' ')}\n`);
-      const code = await sneakpeek(args, { ...io, env: { ...io.env, SNEAKPEEK_CONFIG: '' } });
+      // The sample tree is the user's own: no sudo for it, whatever the site config says.
+      const code = await sneakpeek(args, { ...io, env: { ...io.env, SNEAKPEEK_CONFIG: '', SNEAKPEEK_SUDO: 'false' } });
       if (code !== 0) return code;
       io.stdout.write('\n');
     }
