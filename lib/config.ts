@@ -112,6 +112,8 @@ function checkValue(def: unknown, v: unknown, path: string, source: string): unk
   if (want === 'list') {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
       throw new UsageError(`${source}: '${path}' must be a list of strings, got ${typeName(v)}`);
+    if ((v as string[]).some((x) => x.includes('\n'))) throw new UsageError(`${source}: '${path}' entries must be one line`);
+    if (path === 'ssh.options') for (const o of v as string[]) checkSshOption(o, source);
     return v;
   }
   if (typeof v !== want) throw new UsageError(`${source}: '${path}' must be a ${want}, got ${typeName(v)}`);
@@ -119,10 +121,25 @@ function checkValue(def: unknown, v: unknown, path: string, source: string): unk
     throw new UsageError(`${source}: '${path}' must be a positive integer, got ${String(v)}`);
   if (want === 'string' && (v as string).includes('\n'))
     throw new UsageError(`${source}: '${path}' must be one line`);
+  if (path === 'ssh.user') checkSshUser(v as string, source);
   const allowed = ENUMS[path];
   if (allowed && !allowed.includes(v as string))
     throw new UsageError(`${source}: '${path}' must be one of ${allowed.join(', ')}, got '${String(v)}'`);
   return v;
+}
+
+const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+
+/** An ssh login name; anything else (blanks, `$(…)`, a leading dash) is refused. */
+export function checkSshUser(user: string, source = 'config'): string {
+  if (!USER_RE.test(user)) throw new UsageError(`${source}: invalid ssh user ${JSON.stringify(user)}`);
+  return user;
+}
+
+/** One ssh -o option, `Name=value` or `Name value`, as ~/.ssh/config would hold it. */
+export function checkSshOption(opt: string, source = 'config'): string {
+  if (!/^[A-Za-z]+[= ]\S/.test(opt)) throw new UsageError(`${source}: ssh.options entry ${JSON.stringify(opt)} is not Name=value`);
+  return opt;
 }
 
 /** Parse config text (YAML) over the defaults. Pure. An empty document means all defaults. */

@@ -2,8 +2,8 @@
 // over OpenSSH (`ssh … sh -s`, script on stdin): one process, one session per node.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import type { Config } from './config.ts';
-import { UsageError } from './errors.ts';
+import { checkSshOption, checkSshUser, type Config } from './config.ts';
+import { oneLine, UsageError } from './errors.ts';
 import { shQuote } from './quote.ts';
 
 
@@ -23,7 +23,6 @@ export interface NodeRun {
 
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV6_RE = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?$/;
-const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
 /** A node address is a hostname, IPv4 or IPv6 literal; anything else (spaces, `-o…`, `$(…)`) is refused. */
 export function checkNodeAddress(node: string): string {
@@ -33,10 +32,6 @@ export function checkNodeAddress(node: string): string {
   return bare;
 }
 
-export function checkSshUser(user: string): string {
-  if (!USER_RE.test(user)) throw new UsageError(`invalid ssh user ${JSON.stringify(user)}`);
-  return user;
-}
 
 /** True when the address names this host, so the script runs without ssh. */
 export function isLocalNode(node: string | undefined): boolean {
@@ -51,13 +46,11 @@ export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boole
   if (isLocalNode(node)) return cfg.sudo && !isRoot ? ['sudo', '-n', 'sh', '-s'] : ['sh', '-s'];
   const host = checkNodeAddress(node!);
   const user = checkSshUser(cfg.ssh.user);
-  const argv = ['ssh', '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${cfg.ssh.connectTimeout}`];
+  // ServerAlive: a node that goes away mid-session fails within ~30 s instead of hanging cron.
+  const argv = ['ssh', '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${cfg.ssh.connectTimeout}`, '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3'];
   if (cfg.ssh.controlMaster)
     argv.push('-o', 'ControlMaster=auto', '-o', 'ControlPath=~/.ssh/sneakpeek-%C', '-o', 'ControlPersist=60');
-  for (const opt of cfg.ssh.options) {
-    if (!/^[A-Za-z]+[= ]/.test(opt)) throw new UsageError(`config: ssh.options entry ${JSON.stringify(opt)} is not Name=value`);
-    argv.push('-o', opt);
-  }
+  for (const opt of cfg.ssh.options) argv.push('-o', checkSshOption(opt));
   if (cfg.ssh.port !== null) argv.push('-p', String(cfg.ssh.port));
   if (cfg.ssh.identityFile) argv.push('-i', cfg.ssh.identityFile);
   argv.push('-l', user, '--', host);
@@ -69,8 +62,6 @@ export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boole
 export interface RunOptions {
   /** Streamed stdout; return a promise to hold the node's output until the reader catches up. */
   onStdout?: (chunk: Buffer) => void | Promise<void>;
-  /** Give up on a node after this long (ms); the process is killed, code 255. */
-  timeoutMs?: number;
 }
 
 /** Run one node's script; resolves with its exit code, never rejects for a failed node. */
@@ -80,22 +71,28 @@ export function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOptions = {}
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    if (opts.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    // A handler that throws (output we cannot read) ends this node, not the whole run.
+    let broken = '';
     child.stdout.on('data', (c: Buffer) => {
       if (!opts.onStdout) return void out.push(c);
-      const wait = opts.onStdout(c);
-      if (wait) {
-        child.stdout.pause();
-        void wait.then(() => child.stdout.resume());
+      if (broken) return;
+      try {
+        const wait = opts.onStdout(c);
+        if (wait) {
+          child.stdout.pause();
+          void wait.then(() => child.stdout.resume());
+        }
+      } catch (e) {
+        broken = `unreadable output from the node: ${oneLine(e)}`;
+        child.kill('SIGKILL');
       }
     });
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.stdin.on('error', () => {}); // a node that hangs up early is reported by its exit code
     child.stdin.end(plan.script);
     const finish = (code: number, extra = '') => {
-      if (timer) clearTimeout(timer);
-      resolve({ node: plan.node, code, stderr: Buffer.concat(err).toString('utf8') + extra, stdout: Buffer.concat(out) });
+      const stderr = Buffer.concat(err).toString('utf8') + extra + (broken ? `\n${broken}\n` : '');
+      resolve({ node: plan.node, code: broken ? 1 : code, stderr, stdout: Buffer.concat(out) });
     };
     child.on('error', (e) => finish(127, `${argv[0]}: ${e.message}`));
     child.on('close', (code, signal) => finish(code ?? (signal ? 255 : 1)));
