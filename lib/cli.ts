@@ -99,6 +99,17 @@ export async function runEntry(main: (argv: string[]) => Promise<number>): Promi
 /** A `-v` anywhere in argv, seen before parsing so even a parse error can be verbose. */
 export const wantsVerbose = (argv: readonly string[]) => argv.includes('-v') || argv.includes('--verbose');
 
+/** A small text file named on the command line; a missing/unreadable one is a usage error. */
+export function readTextFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : oneLine(err);
+    throw new UsageError(`${file}: ${why}`);
+  }
+}
+
 /** Read all of stdin (for `-f -`). */
 export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];

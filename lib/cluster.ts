@@ -6,13 +6,13 @@
 //   --namespace NS | -A, --selector SEL, --pods-file FILE|-, -e POD (repeatable), --running
 // The engine on each node follows the pod's runtime (docker:// → docker, containerd:// and
 // cri-o:// → crictl) unless -c ENGINE forces one.
-import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { readAll, type IO } from './cli.ts';
+import { readAll, readTextFile, type IO } from './cli.ts';
 import type { Config, Engine } from './config.ts';
 import { OpError, UsageError } from './errors.ts';
 import { checkNamespace, checkPodExclusion, checkSelector, parsePodsJson, podContainers, type PodContainer, type PodsResult } from './pods.ts';
-import { checkNodeAddress, lastLine, runCommand } from './runner.ts';
+import { lastLine, runCommand } from './runner.ts';
+import { checkNodeAddress } from './targets.ts';
 import type { Target } from './targets.ts';
 
 export interface ClusterArgs {
@@ -86,7 +86,7 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
   const filter = { exclude: a.exclude, running: a.running };
   if (a.podsFile !== undefined) {
     const source = a.podsFile === '-' ? 'stdin' : a.podsFile;
-    const text = a.podsFile === '-' ? (await readAll(io.stdin)).toString('utf8') : readText(a.podsFile);
+    const text = a.podsFile === '-' ? (await readAll(io.stdin)).toString('utf8') : readTextFile(a.podsFile);
     const ns = a.allNamespaces ? undefined : a.namespace;
     return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
   }
@@ -94,15 +94,11 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
   const r = await runCommand(argv, undefined, { ...process.env, ...io.env });
   if (r.code === 127) throw new OpError(`${argv[0]}: not found (set paths.kubectl in the config)`);
   if (r.code !== 0) throw new OpError(`kubectl get pods failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
-  return podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter);
-}
-
-function readText(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    // kubectl answered with something else (a proxy's page, the wrong binary): the operation failed.
+    throw err instanceof UsageError ? new OpError(err.message) : err;
   }
 }
 

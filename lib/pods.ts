@@ -8,7 +8,7 @@
 // Ephemeral (kubectl debug) containers are never listed: they are someone's debug session.
 // Pods without a hostIP (pending, not scheduled) are skipped.
 import { UsageError } from './errors.ts';
-import { checkNodeAddress } from './runner.ts';
+import { checkNodeAddress } from './targets.ts';
 
 export interface PodContainer {
   pod: string;

@@ -3,8 +3,11 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { checkSshOption, checkSshUser, type Config } from './config.ts';
-import { oneLine, UsageError } from './errors.ts';
+import { oneLine } from './errors.ts';
+import { checkNodeAddress } from './targets.ts';
 import { shQuote } from './quote.ts';
+
+export { checkNodeAddress };
 
 
 /** One unit of work: a generated POSIX sh script for one node (undefined = this host). */
@@ -20,18 +23,6 @@ export interface NodeRun {
   /** Collected stdout when no onStdout handler was given. */
   stdout: Buffer;
 }
-
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV6_RE = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?$/;
-
-/** A node address is a hostname, IPv4 or IPv6 literal; anything else (spaces, `-o…`, `$(…)`) is refused. */
-export function checkNodeAddress(node: string): string {
-  const bare = node.startsWith('[') && node.endsWith(']') ? node.slice(1, -1) : node;
-  if (!HOST_RE.test(bare) && !(bare.includes(':') && IPV6_RE.test(bare)))
-    throw new UsageError(`invalid node address ${JSON.stringify(node)}: expected a hostname or IP address`);
-  return bare;
-}
-
 
 /** True when the address names this host, so the script runs without ssh. */
 export function isLocalNode(node: string | undefined): boolean {

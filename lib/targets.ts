@@ -45,6 +45,18 @@ export function engineGroups<T extends { engine?: Engine }>(targets: readonly T[
   return [...m].map(([engine, ts]) => ({ cfg: engine === cfg.engine ? cfg : { ...cfg, engine }, targets: ts }));
 }
 
+const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6_RE = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?$/;
+
+/** A node address is a hostname, IPv4 or IPv6 literal; anything else (spaces, `-o…`, `$(…)`) is refused. */
+export function checkNodeAddress(node: string): string {
+  const bare = node.startsWith('[') && node.endsWith(']') ? node.slice(1, -1) : node;
+  if (!HOST_RE.test(bare) && !(bare.includes(':') && IPV6_RE.test(bare)))
+    throw new UsageError(`invalid node address ${JSON.stringify(node)}: expected a hostname or IP address`);
+  return bare;
+}
+
+
 /** A container name as engines allow it, or a (partial) id; refuses anything else. */
 export function checkContainerName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name.replace(/^\//, '')))

@@ -3,8 +3,7 @@
 //   -n NAME [-a NODE]   one container on this host or on NODE
 //   neither             every container the cluster args select (kubectl or --pods-file),
 //                       labelled NODE,CONTAINERID12; -a NODE keeps that node's only
-import { readFileSync } from 'node:fs';
-import { readAll, type IO } from '../../lib/cli.ts';
+import { readAll, readTextFile, type IO } from '../../lib/cli.ts';
 import { clusterArgs, resolveTargets, type ClusterArgs } from '../../lib/cluster.ts';
 import type { Config } from '../../lib/config.ts';
 import { UsageError } from '../../lib/errors.ts';
@@ -43,7 +42,7 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
   if ((a.file !== undefined || a.name !== undefined) && usedClusterOption(cluster))
     throw new UsageError('--namespace, -A, --selector, --pods-file, -e and --running apply to cluster-wide runs only (no -n, no -f)');
   if (a.file !== undefined) {
-    const text = a.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readInspectFile(a.file);
+    const text = a.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readTextFile(a.file);
     const facts = parseInspect(text, a.name, a.file === '-' ? 'stdin' : a.file);
     return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
   }
@@ -51,13 +50,4 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
   const r = await resolveTargets(cfg, cluster, io, { prog, engineForced: a.engineForced, node: a.node, verbose: a.verbose });
   if (!r.targets.length) io.stderr.write(`${prog}: no containers matched\n`);
   return { ...r, cluster: true };
-}
-
-function readInspectFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
-  }
 }

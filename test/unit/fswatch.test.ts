@@ -42,7 +42,7 @@ describe('fswatch@.service', () => {
     ['fswatch: {events: [Created, Opened]}', /'fswatch.events' entry 'Opened' is not an fswatch event/],
     ['fswatch: {events: []}', /'fswatch.events' is empty/],
     ['fswatch: {imageDirs: -1}', /'fswatch.imageDirs'/],
-    ['fswatch: {flags: ["--latency\\n1"]}', /control character/],
+    ['fswatch: {flags: ["--latency\\n1"]}', /'fswatch\.flags' entries must be one line/],
     ['paths: {fswatch: fswatch}', /absolute path/],
     ['paths: {fswatch: "/usr/bin/fswatch; touch /tmp/canary"}', /absolute path/],
   ])('bad config is refused, naming the key: %s', (yaml, re) => {
