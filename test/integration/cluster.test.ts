@@ -22,7 +22,9 @@ import { silentListener, sshdInstalled, startSshd, type Sshd } from '../helpers/
 const skip = missing({
   root: isRoot,
   docker: dockerUp,
-  sshd: sshdInstalled,
+  'sshd (/usr/sbin/sshd, openssh-server)': sshdInstalled,
+  'ssh (openssh-client)': () => commandWorks('ssh', ['-V']),
+  'ssh-keygen (openssh-client)': () => commandWorks('sh', ['-c', 'command -v ssh-keygen']),
   kubectl: () => commandWorks('kubectl', ['version', '--client']),
   'sudo and the sp-nopw test user (.ci/provision)': () => commandWorks('sudo', ['-V']) && commandWorks('id', ['sp-nopw']),
 });
@@ -52,8 +54,11 @@ async function runIn(tool: string, args: string[], env: Record<string, string> =
   return { code, stdout: raw.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), raw };
 }
 const mntIno = (name: string) => String(statSync(`/proc/${docker('inspect', '-f', '{{.State.Pid}}', name)}/ns/mnt`).ino);
+const mergedDir = (name: string) => docker('inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', name);
 const lastLine = (s: string) => s.trimEnd().split('\n').pop();
 const sessions = (mark: number) => Object.fromEntries(sshd.sessions(mark));
+/** Container names unique to this process: runContainer does `docker rm -f NAME` first. */
+const C = (n: string) => `sp-cluster-${n}-${process.pid}`;
 
 /** A crictl stand-in that answers `inspect` from docker, in the shape of recorded containerd output. */
 function crictlStub(): string {
@@ -87,11 +92,11 @@ beforeAll(async () => {
     ids[name] = runContainer(name, image);
     exec(name, changes);
   };
-  start('sp-cluster-a1', 'echo hi > /etc/motd; rm /data/keep.txt; mkdir -p /newdir/x; touch /newdir/x/f');
-  start('sp-cluster-a2', 'rm -r /data/old; echo x > /tmp/new');
-  start('sp-cluster-b1', 'chmod 700 /etc/app; echo 2 >> /etc/app/app.conf');
-  start('sp-cluster-c1', 'touch /etc/crictl-was-here; rm /etc/motd');
-  start('sp-cluster-d1', 'touch /tmp/d1');
+  start(C('a1'), 'echo hi > /etc/motd; rm /data/keep.txt; mkdir -p /newdir/x; touch /newdir/x/f');
+  start(C('a2'), 'rm -r /data/old; echo x > /tmp/new');
+  start(C('b1'), 'chmod 700 /etc/app; echo 2 >> /etc/app/app.conf');
+  start(C('c1'), 'touch /etc/crictl-was-here; rm /etc/motd');
+  start(C('d1'), 'touch /tmp/d1');
   // Node 127.0.0.4 lets the key in, but its login has no passwordless sudo.
   sshd = await startSshd({
     addresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
@@ -99,12 +104,12 @@ beforeAll(async () => {
   });
   cfgFile = sshd.writeConfig({ ssh: { connectTimeout: CONNECT_TIMEOUT }, paths: { crictl: crictlStub() } });
   basePods = [
-    pod({ name: 'web-0', namespace: 'shop', hostIP: '127.0.0.2', labels: { app: 'web' }, containers: [{ name: 'app', id: ids['sp-cluster-a1'] }, { name: 'side', id: ids['sp-cluster-a2'] }] }),
-    pod({ name: 'db-0', namespace: 'data', hostIP: '127.0.0.3', labels: { app: 'db' }, containers: [{ name: 'db', id: ids['sp-cluster-b1'] }] }),
-    pod({ name: 'cache-0', namespace: 'data', hostIP: '127.0.0.3', labels: { app: 'cache' }, containers: [{ name: 'cache', id: ids['sp-cluster-c1'], runtime: 'containerd' }] }),
+    pod({ name: 'web-0', namespace: 'shop', hostIP: '127.0.0.2', labels: { app: 'web' }, containers: [{ name: 'app', id: ids[C('a1')] }, { name: 'side', id: ids[C('a2')] }] }),
+    pod({ name: 'db-0', namespace: 'data', hostIP: '127.0.0.3', labels: { app: 'db' }, containers: [{ name: 'db', id: ids[C('b1')] }] }),
+    pod({ name: 'cache-0', namespace: 'data', hostIP: '127.0.0.3', labels: { app: 'cache' }, containers: [{ name: 'cache', id: ids[C('c1')], runtime: 'containerd' }] }),
     // Listed by neither rule: pending (no hostIP), and a container that is not ready.
     pod({ name: 'pending-0', namespace: 'shop', containers: [{ name: 'app' }] }),
-    pod({ name: 'warming-0', namespace: 'shop', hostIP: '127.0.0.2', containers: [{ name: 'app', id: ids['sp-cluster-d1'], ready: false, started: false }] }),
+    pod({ name: 'warming-0', namespace: 'shop', hostIP: '127.0.0.2', containers: [{ name: 'app', id: ids[C('d1')], ready: false, started: false }] }),
   ];
   kube = await startKube({ pods: basePods, namespace: 'shop' });
 }, 180_000);
@@ -124,10 +129,10 @@ describe.skipIf(skip)('get_all_containers with the real kubectl', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean)).toEqual([
-      `127.0.0.2,${short('sp-cluster-a1')}`,
-      `127.0.0.2,${short('sp-cluster-a2')}`,
-      `127.0.0.3,${short('sp-cluster-b1')}`,
-      `127.0.0.3,${short('sp-cluster-c1')}`,
+      `127.0.0.2,${short(C('a1'))}`,
+      `127.0.0.2,${short(C('a2'))}`,
+      `127.0.0.3,${short(C('b1'))}`,
+      `127.0.0.3,${short(C('c1'))}`,
     ]);
     expect(kube.requests).toContain('/api/v1/pods?limit=500');
   });
@@ -142,7 +147,7 @@ describe.skipIf(skip)('get_all_containers with the real kubectl', () => {
     const before = kube.requests.length;
     const r = await run('get_all_containers', args);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(',')[1])).toEqual(want.map((n) => short(`sp-cluster-${n}`)));
+    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split(',')[1])).toEqual(want.map((n) => short(C(n))));
     expect(kube.requests.slice(before)).toContain(request);
   });
 
@@ -150,8 +155,8 @@ describe.skipIf(skip)('get_all_containers with the real kubectl', () => {
     const r = await run('get_all_containers', ['--namespace', 'data', '--json']);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual([
-      { pod: 'db-0', namespace: 'data', container: 'db', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'docker', id: ids['sp-cluster-b1'], engine: 'docker' },
-      { pod: 'cache-0', namespace: 'data', container: 'cache', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'containerd', id: ids['sp-cluster-c1'], engine: 'crictl' },
+      { pod: 'db-0', namespace: 'data', container: 'db', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'docker', id: ids[C('b1')], engine: 'docker' },
+      { pod: 'cache-0', namespace: 'data', container: 'cache', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'containerd', id: ids[C('c1')], engine: 'crictl' },
     ]);
   });
 
@@ -168,11 +173,18 @@ describe.skipIf(skip)('get_all_containers with the real kubectl', () => {
   });
 
   it('kubectl failing is one clear line, exit 1', async () => {
-    const r = await run('get_all_containers', ['-A'], { KUBECONFIG: path.join(tmp, 'no-such-kubeconfig') });
+    // A server on port 1, where nothing listens: refused at once, whatever runs on this host.
+    const dead = path.join(tmp, 'dead-kubeconfig');
+    writeFileSync(
+      dead,
+      'apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {server: "http://127.0.0.1:1"}\n' +
+        'contexts:\n- name: dead\n  context: {cluster: dead, user: dead}\ncurrent-context: dead\nusers:\n- name: dead\n  user: {}\n',
+    );
+    const r = await run('get_all_containers', ['-A'], { KUBECONFIG: dead });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^get_all_containers: kubectl get pods failed: .*127\.0\.0\.1:1\b.*refused.*\n$/);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^get_all_containers: kubectl get pods failed: /);
   });
 });
 
@@ -193,33 +205,49 @@ describe.skipIf(skip)('get_all_containers → get_container_ns over ssh', () => 
     }
   });
 
+  it.each(['docker', 'crictl'])('a stopped container (State.Pid 0), -c %s: exit 1, one line, never an inode', async (engine) => {
+    const name = C('stopped');
+    if (dockerTry('inspect', name).status !== 0) {
+      runContainer(name, ensureBusyboxImage());
+      docker('stop', '-t', '0', name);
+    }
+    expect(docker('inspect', '-f', '{{.State.Running}} {{.State.Pid}}', name)).toBe('false 0');
+    const id = docker('inspect', '-f', '{{.Id}}', name).slice(0, 12);
+    const mark = sshd.mark();
+    const r = await run('get_container_ns', ['-a', '127.0.0.2', '-n', id, '-c', engine]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^get_container_ns: 127\\.0\\.0\\.2: ${id}: container ${id} (is not running|has no main process)[^\\n]*\\n$`));
+    expect(sessions(mark)).toEqual({ '127.0.0.2': 1, '127.0.0.3': 0, '127.0.0.4': 0 });
+  });
+
   it('-c crictl (containerd\'s road: .info.pid) gives the same inode', async () => {
-    const r = await run('get_container_ns', ['-a', '127.0.0.3', '-n', ids['sp-cluster-c1']!, '-c', 'crictl', '-v']);
+    const r = await run('get_container_ns', ['-a', '127.0.0.3', '-n', ids[C('c1')]!, '-c', 'crictl', '-v']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${mntIno('sp-cluster-c1')}\n`);
+    expect(r.stdout).toBe(`${mntIno(C('c1'))}\n`);
     expect(r.stderr).toMatch(/id [0-9a-f]{64}, pid \d+/);
   });
 
   it('--dry-run prints the node script (the name quoted as data) and opens no session', async () => {
     const mark = sshd.mark();
-    const r = await runIn('get_container_ns', ['-a', '127.0.0.3', '-n', 'sp-cluster-b1', '-c', 'crictl', '--dry-run']);
+    const r = await runIn('get_container_ns', ['-a', '127.0.0.3', '-n', C('b1'), '-c', 'crictl', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^# node: 127\.0\.0\.3\n/);
-    expect(r.stdout).toContain('sp_ns 0 sp-cluster-b1\n');
-    expect(r.stdout).toContain(`out=$(${shQuote(path.join(tmp, 'crictl'))} inspect -o json -- "$1" 2>&1)`);
+    expect(r.stdout).toContain(`sp_ns 0 ${C('b1')}\n`);
+    expect(r.stdout).toContain(`sp_q ${shQuote(path.join(tmp, 'crictl'))} inspect -o json -- "$1";`);
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
   });
 
   it('a container that is not there: one line, exit 1, never a number', async () => {
-    const r = await run('get_container_ns', ['-a', '127.0.0.2', '-n', 'sp-cluster-nosuch']);
+    const r = await run('get_container_ns', ['-a', '127.0.0.2', '-n', C('nosuch')]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^get_container_ns: 127\.0\.0\.2: sp-cluster-nosuch: .*No such container/);
+    expect(r.stderr).toMatch(new RegExp(`^get_container_ns: 127\\.0\\.0\\.2: ${C('nosuch')}: .*No such container`));
   });
 
   it('sudo that would ask for a password fails at once with sudo\'s words (-u, sudo: true)', async () => {
     const t0 = Date.now();
-    const r = await run('get_container_ns', ['-a', '127.0.0.2', '-u', 'sp-nopw', '-n', 'sp-cluster-a1'], { SNEAKPEEK_SUDO: 'true' });
+    const r = await run('get_container_ns', ['-a', '127.0.0.2', '-u', 'sp-nopw', '-n', C('a1')], { SNEAKPEEK_SUDO: 'true' });
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
@@ -240,10 +268,10 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
       got.set(label, [...(got.get(label) ?? []), line.slice(sp + 1)]);
     }
     const want: [string, string][] = [
-      ['127.0.0.2', 'sp-cluster-a1'],
-      ['127.0.0.2', 'sp-cluster-a2'],
-      ['127.0.0.3', 'sp-cluster-b1'],
-      ['127.0.0.3', 'sp-cluster-c1'], // containerd:// → crictl on the node (mountinfo road)
+      ['127.0.0.2', C('a1')],
+      ['127.0.0.2', C('a2')],
+      ['127.0.0.3', C('b1')],
+      ['127.0.0.3', C('c1')], // containerd:// → crictl on the node (mountinfo road)
     ];
     expect([...got.keys()].sort()).toEqual(want.map(([n, c]) => `${n},${short(c)}`).sort());
     for (const [node, c] of want) expect(sortedLines((got.get(`${node},${short(c)}`) ?? []).join('\n'))).toEqual(dockerDiffSorted(c));
@@ -254,23 +282,43 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
     const r = await run('sneakpeek', ['-t', 'files', '--chroot', '--json', '--namespace', 'data', '-l', 'app=db']);
     expect(r.code).toBe(0);
     const objs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    expect(objs.map((o) => `${o.kind} ${o.path}`).sort()).toEqual(dockerDiffSorted('sp-cluster-b1'));
-    expect(objs[0]).toMatchObject({ pod: 'db-0', namespace: 'data', container: 'db', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', id: ids['sp-cluster-b1'] });
+    expect(objs.map((o) => `${o.kind} ${o.path}`).sort()).toEqual(dockerDiffSorted(C('b1')));
+    expect(objs[0]).toMatchObject({ pod: 'db-0', namespace: 'data', container: 'db', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', id: ids[C('b1')] });
   });
 
-  it('-t merged_dir cluster-wide: label and MergedDir', async () => {
+  it('-t merged_dir cluster-wide: label and MergedDir, one session per node', async () => {
+    const mark = sshd.mark();
     const r = await run('sneakpeek', ['-t', 'merged_dir', '--namespace', 'shop']);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
-      ['sp-cluster-a1', 'sp-cluster-a2'].map((c) => `127.0.0.2,${short(c)} ${docker('inspect', '-f', '{{.GraphDriver.Data.MergedDir}}', c)}`).sort(),
+      [C('a1'), C('a2')].map((c) => `127.0.0.2,${short(c)} ${mergedDir(c)}`).sort(),
     );
+    expect(sessions(mark)).toEqual({ '127.0.0.2': 1, '127.0.0.3': 0, '127.0.0.4': 0 });
+  });
+
+  it('-a NODE -n CONTAINER, -t files --chroot: exactly docker diff, one session on that node', async () => {
+    const mark = sshd.mark();
+    const r = await run('sneakpeek', ['-t', 'files', '--chroot', '-a', '127.0.0.3', '-n', short(C('b1'))]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sortedLines(r.stdout)).toEqual(dockerDiffSorted(C('b1')));
+    expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 1, '127.0.0.4': 0 });
+  });
+
+  it('-a NODE -n CONTAINER, -t merged_dir: exactly the MergedDir, one session on that node', async () => {
+    const mark = sshd.mark();
+    const r = await run('sneakpeek', ['-t', 'merged_dir', '-a', '127.0.0.3', '-n', short(C('b1'))]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${mergedDir(C('b1'))}\n`);
+    expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 1, '127.0.0.4': 0 });
   });
 
   it('-a NODE without -n: that node\'s containers only', async () => {
     const mark = sshd.mark();
     const r = await run('sneakpeek', ['-t', 'files', '--chroot', '-A', '-a', '127.0.0.3']);
     expect(r.code).toBe(0);
-    expect(new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0]))).toEqual(new Set([`127.0.0.3,${short('sp-cluster-b1')}`, `127.0.0.3,${short('sp-cluster-c1')}`]));
+    expect(new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0]))).toEqual(new Set([`127.0.0.3,${short(C('b1'))}`, `127.0.0.3,${short(C('c1'))}`]));
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 1, '127.0.0.4': 0 });
   });
 
@@ -279,23 +327,23 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
     const r = await run('sneakpeek', ['-t', 'files', '-A', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^# node: .*$/gm)).toEqual(['# node: 127.0.0.2', '# node: 127.0.0.3']);
-    expect(r.stdout).toContain(`sp_inspect 3 ${ids['sp-cluster-c1']}`);
+    expect(r.stdout).toContain(`sp_inspect 3 ${ids[C('c1')]}`);
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
   });
 
   it('faults: no sshd, a hung sshd, sudo asking for a password, a container gone after discovery → the rest complete', async () => {
     const hung = await silentListener('127.0.0.6', sshd.port);
-    runContainer('sp-cluster-doomed', ensureBusyboxImage());
-    const doomed = docker('inspect', '-f', '{{.Id}}', 'sp-cluster-doomed');
+    runContainer(C('doomed'), ensureBusyboxImage());
+    const doomed = docker('inspect', '-f', '{{.Id}}', C('doomed'));
     kube.setPods([
       ...basePods,
       pod({ name: 'doomed-0', namespace: 'shop', hostIP: '127.0.0.2', containers: [{ name: 'app', id: doomed }] }),
-      pod({ name: 'nopw-0', namespace: 'shop', hostIP: '127.0.0.4', containers: [{ name: 'app', id: ids['sp-cluster-d1'] }] }),
+      pod({ name: 'nopw-0', namespace: 'shop', hostIP: '127.0.0.4', containers: [{ name: 'app', id: ids[C('d1')] }] }),
       pod({ name: 'dead-0', namespace: 'shop', hostIP: '127.0.0.9', containers: [{ name: 'app', id: 'd'.repeat(64) }] }),
       pod({ name: 'hung-0', namespace: 'shop', hostIP: '127.0.0.6', containers: [{ name: 'app', id: 'e'.repeat(64) }] }),
     ]);
     // The API answers with the container still listed; by the time the node looks, it has exited.
-    kube.onPodList(() => dockerTry('rm', '-f', 'sp-cluster-doomed'));
+    kube.onPodList(() => dockerTry('rm', '-f', C('doomed')));
     const mark = sshd.mark();
     const t0 = Date.now();
     try {
@@ -305,11 +353,11 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
       expect(r.code).toBe(1);
       expect(lastLine(r.stderr)).toBe('4 ok, 4 failed');
       expect(r.stderr).toContain(`sneakpeek: 127.0.0.2,${doomed.slice(0, 12)}: Error response from daemon: No such container: ${doomed}`);
-      expect(r.stderr).toContain(`sneakpeek: 127.0.0.4,${short('sp-cluster-d1')}: 127.0.0.4: sudo: a password is required`);
+      expect(r.stderr).toContain(`sneakpeek: 127.0.0.4,${short(C('d1'))}: 127.0.0.4: sudo: a password is required`);
       expect(r.stderr).toMatch(/sneakpeek: 127\.0\.0\.9,dddddddddddd: 127\.0\.0\.9: ssh: connect to host 127\.0\.0\.9 port \d+: Connection refused/);
       expect(r.stderr).toMatch(/sneakpeek: 127\.0\.0\.6,eeeeeeeeeeee: 127\.0\.0\.6: .*(timed out|Connection closed|banner exchange)/i);
-      for (const c of ['sp-cluster-a1', 'sp-cluster-a2', 'sp-cluster-b1', 'sp-cluster-c1']) {
-        const label = `${c.startsWith('sp-cluster-a') ? '127.0.0.2' : '127.0.0.3'},${short(c)}`;
+      for (const c of [C('a1'), C('a2'), C('b1'), C('c1')]) {
+        const label = `${c === C('a1') || c === C('a2') ? '127.0.0.2' : '127.0.0.3'},${short(c)}`;
         const mine = r.stdout.split('\n').filter((l) => l.startsWith(`${label} `)).map((l) => l.slice(label.length + 1));
         expect(sortedLines(mine.join('\n'))).toEqual(dockerDiffSorted(c));
       }
@@ -344,7 +392,7 @@ describe.skipIf(skip)('hostile values never run: refused, or quoted into harmles
   });
 
   it.each(payloads)('node address %j → exit 2', async (p) => {
-    const r = await runIn('get_container_ns', [`--address=${p}`, '-n', 'sp-cluster-a1']);
+    const r = await runIn('get_container_ns', [`--address=${p}`, '-n', C('a1')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/invalid node address/);
     afterEachRun();
@@ -405,7 +453,7 @@ describe.skipIf(skip)('hostile values never run: refused, or quoted into harmles
       expect(r.stderr, JSON.stringify(extra)).toMatch(msg);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
-    const env = await runIn('get_container_ns', ['-a', '127.0.0.2', '-n', 'sp-cluster-a1'], { SNEAKPEEK_SSH_USER: `$(touch ${canary})` });
+    const env = await runIn('get_container_ns', ['-a', '127.0.0.2', '-n', C('a1')], { SNEAKPEEK_SSH_USER: `$(touch ${canary})` });
     expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/invalid ssh user/);
     afterEachRun();
