@@ -106,6 +106,20 @@ EXIT CODES
 
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
 
+/** The type-specific options each type takes. */
+const TYPE_OPTIONS: Record<(typeof TYPES)[number], readonly string[]> = {
+  files: ['chroot', 'all', 'json', 'null'],
+  merged_dir: [],
+  fswatch: ['stop', 'purge'],
+  procmon: ['stop', 'purge', 'backend', 'json'],
+  tcptracer: ['stop', 'purge', 'backend', 'json'],
+};
+const OPTION_TYPES: Record<string, string> = Object.fromEntries(
+  ['chroot', 'all', 'json', 'null', 'stop', 'purge', 'backend'].map((o) => [
+    o, TYPES.filter((t) => TYPE_OPTIONS[t].includes(o)).map((t) => `-t ${t}`).join(', '),
+  ]),
+);
+
 function parse(argv: string[]) {
   return clusterOptions(cli(argv, 'sneakpeek'))
     .option('type', { alias: 't', type: 'string', choices: TYPES })
@@ -134,58 +148,29 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     }
     if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer)');
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
+    // An option that does nothing for this type is a mistake worth saying, not ignoring.
+    for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['json', args.json], ['null', args.null],
+      ['stop', args.stop], ['purge', args.purge], ['backend', args.backend !== undefined]] as const) {
+      if (on && !TYPE_OPTIONS[args.type].includes(opt))
+        throw new UsageError(`--${opt} does not apply to -t ${args.type}${OPTION_TYPES[opt] ? ` (only to ${OPTION_TYPES[opt]})` : ''}`);
+    }
+    if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
     const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend });
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
-
-    if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
-    if (args.stop && (args.type === 'files' || args.type === 'merged_dir'))
-      throw new UsageError(`--stop applies to fswatch, procmon and tcptracer, not -t ${args.type}`);
-    if (args.type === 'fswatch') {
-      const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
-      const { runFswatch } = await import('./types/fswatch.ts'); // each type loads only what it needs
-      return runFswatch(sel.targets, cfg, {
-        stop: args.stop,
-        purge: args.purge,
-        dryRun: args['dry-run'],
-        verbose: args.verbose,
-        cluster: sel.cluster,
-        failedBefore: sel.failed,
-      }, io);
-    }
-    if (args.backend !== undefined && args.type !== 'procmon' && args.type !== 'tcptracer')
-      throw new UsageError(`--backend applies to -t procmon and -t tcptracer, not -t ${args.type}`);
-    if (args.type === 'procmon' || args.type === 'tcptracer') {
-      const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
-      const { runMonitor } = await import('./types/monitor.ts');
-      return runMonitor(sel.targets, cfg, {
-        type: args.type,
-        backend: cfg.backend,
-        stop: args.stop,
-        purge: args.purge,
-        json: args.json,
-        dryRun: args['dry-run'],
-        verbose: args.verbose,
-        cluster: sel.cluster,
-        failedBefore: sel.failed,
-      }, io);
-    }
-    if (args.type !== 'files' && args.type !== 'merged_dir')
-      throw new UsageError(`-t ${args.type} is not available yet in this version`);
-
     const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
-    const targets = sel.targets;
+    const common = { dryRun: args['dry-run'], verbose: args.verbose, cluster: sel.cluster, failedBefore: sel.failed };
+
+    // Each type loads only what it needs.
+    if (args.type === 'fswatch') {
+      const { runFswatch } = await import('./types/fswatch.ts');
+      return runFswatch(sel.targets, cfg, { ...common, stop: args.stop, purge: args.purge }, io);
+    }
+    if (args.type === 'procmon' || args.type === 'tcptracer') {
+      const { runMonitor } = await import('./types/monitor.ts');
+      return runMonitor(sel.targets, cfg, { ...common, type: args.type, backend: cfg.backend, stop: args.stop, purge: args.purge, json: args.json }, io);
+    }
     const { runFiles } = await import('./types/files.ts');
-    return runFiles(targets, cfg, {
-      type: args.type,
-      chroot: args.chroot,
-      all: args.all,
-      json: args.json,
-      nul: args.null,
-      dryRun: args['dry-run'],
-      verbose: args.verbose,
-      cluster: sel.cluster,
-      failedBefore: sel.failed,
-    }, io);
+    return runFiles(sel.targets, cfg, { ...common, type: args.type, chroot: args.chroot, all: args.all, json: args.json, nul: args.null }, io);
   });
 }
 

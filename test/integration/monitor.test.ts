@@ -281,7 +281,7 @@ describe.skipIf(skip)('bad input: one line, exit 2, nothing done', () => {
     ['a backquoted name', ['tcptracer', ['-n', '`touch canary`']], /^sneakpeek: invalid container name/],
     ['an unknown backend', ['procmon', ['--backend', 'dtrace', '-n', W]], /backend.*must be one of bcc, bpftrace/],
     ['--purge without --stop', ['procmon', ['--purge', '-n', W]], /--purge goes with --stop/],
-    ['--backend for another type', ['files', ['--backend', 'bpftrace', '-n', W]], /--backend applies to -t procmon and -t tcptracer/],
+    ['--backend for another type', ['files', ['--backend', 'bpftrace', '-n', W]], /--backend does not apply to -t files \(only to -t procmon, -t tcptracer\)/],
   ] as const)('%s', (_what, [type, args], msg) => {
     const r = run(type, [...args]);
     expect(r.stderr).toMatch(msg);
