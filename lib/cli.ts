@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { resolveConfig, type Config } from './config.ts';
-import { EXIT_USAGE, exitCodeFor, oneLine, UsageError } from './errors.ts';
+import { exitCodeFor, oneLine, UsageError } from './errors.ts';
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -117,4 +117,3 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export { EXIT_USAGE };

@@ -10,9 +10,8 @@ export class OpError extends Error {
   override name = 'OpError';
 }
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
 export function exitCodeFor(err: unknown): number {
   return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;

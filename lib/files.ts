@@ -3,7 +3,7 @@
 import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './changes.ts';
 import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
-import { factsOf, parseInspect, type ContainerFacts } from './inspect.ts';
+import { factsOf, type ContainerFacts } from './inspect.ts';
 import { splitFields, utf8 } from './records.ts';
 
 export interface FilesTarget {
@@ -97,7 +97,7 @@ export class FilesConsumer {
       return;
     }
     const tag = rec.slice(0, rec.indexOf('\t'));
-    const f = splitFields(rec, tag === 'F' ? 10 : tag === 'R' ? 6 : tag === 'FACTS' ? 7 : 4);
+    const f = splitFields(rec, tag === 'R' ? 6 : tag === 'FACTS' ? 7 : 4);
     const s = this.states.get(Number(f[1]));
     if (!s) return;
     if (s.error) return;
@@ -146,4 +146,3 @@ export class FilesConsumer {
   }
 }
 
-export { parseInspect };

@@ -99,6 +99,8 @@ EXAMPLES
   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
   sneakpeek -t fswatch -a 10.0.0.3 -n k8s_app_web_0                         # fswatch@<ID>.service on that node
   sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
+  sneakpeek -t procmon --backend bpftrace -n web   # execsnoop@<ID>.service: every exec in container web
+  sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
 
 EXIT CODES
   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
