@@ -1,6 +1,7 @@
 // Node-side sh functions that ask the container engine (docker, podman, crictl) about one
-// container. Each writes records (lib/records.ts) and returns 1 when the container is
-// unknown or not usable, after an ERR record.
+// container. Each writes records (lib/records.ts) and returns 1 after an ERR record when the
+// container is unknown or not usable (sp_inspect reports a non-overlay driver through its
+// FACTS record; the operator side names it). Engine stderr never mixes into what is parsed.
 //
 // crictl (containerd, CRI-O) has no GraphDriver: `crictl inspect` gives the id, state and
 // `.info.pid`; the overlay layers come from the root mount in /proc/PID/mountinfo, the merged

@@ -31,7 +31,8 @@ const TYPE_NAMES: Record<string, string> = {
 /** Host path under MergedDir, or the container path with --chroot. Paths stay latin1 (bytes). */
 function shownPath(rel: string, facts: ContainerFacts | undefined, chroot: boolean): string {
   if (chroot) return `/${rel}`;
-  const merged = facts?.mergedDir ?? '';
+  // rel is latin1 (raw bytes); facts are text, so MergedDir is brought to the same form.
+  const merged = Buffer.from(facts?.mergedDir ?? '', 'utf8').toString('latin1');
   return `${merged.replace(/\/$/, '')}/${rel}`;
 }
 
@@ -118,7 +119,7 @@ export class FilesConsumer {
         try {
           const doc = JSON.parse(utf8(f[6]!)) as Record<string, unknown>;
           // crictl: the node found the layers in mountinfo and sent them as fields 2-5.
-          s.target.facts = isCrictlInspect(doc) ? crictlFacts(doc, f.slice(2, 6), s.target.name) : factsOf(doc, s.target.name);
+          s.target.facts = isCrictlInspect(doc) ? crictlFacts(doc, f.slice(2, 6).map(utf8), s.target.name) : factsOf(doc, s.target.name);
         } catch (err) {
           s.error = err instanceof SyntaxError ? `${s.target.name}: engine returned unreadable inspect output` : oneLine(err);
         }
