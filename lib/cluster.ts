@@ -122,26 +122,24 @@ export function podTargets(containers: readonly PodContainer[], cfg: Config, eng
 }
 
 export interface ResolveOptions {
-  /** Script name for stderr lines. */
-  prog: string;
   /** -c ENGINE was given: use it on every node instead of the pod's runtime. */
   engineForced: boolean;
   /** Only this node's containers (-a NODE without -n). */
   node?: string;
-  verbose?: boolean;
 }
 
-/**
- * Every container the cluster args select, as targets. Values that cannot be valid (a bad
- * hostIP or container id in the pod list) are reported on stderr, one line each, and counted
- * in `failed`; the rest go on.
- */
-export async function resolveTargets(cfg: Config, a: ClusterArgs, io: IO, o: ResolveOptions): Promise<{ targets: Target[]; failed: number }> {
+export interface Resolved {
+  targets: Target[];
+  /** Values that cannot be valid (a bad hostIP or container id in the pod list): one line each. */
+  problems: string[];
+  /** Pods and containers left out, and why (for -v). */
+  skipped: string[];
+}
+
+/** Every container the cluster args select, as targets; the caller reports problems and skips. */
+export async function resolveTargets(cfg: Config, a: ClusterArgs, io: IO, o: ResolveOptions): Promise<Resolved> {
   const found = await discoverPods(cfg, a, io);
-  if (o.verbose) for (const s of found.skipped) io.stderr.write(`${o.prog}: skipped ${s}\n`);
-  for (const p of found.problems) io.stderr.write(`${o.prog}: ${p}\n`);
   let containers = found.containers;
   if (o.node !== undefined) containers = containers.filter((c) => c.nodeIP === o.node || c.nodeName === o.node);
-  if (o.verbose) io.stderr.write(`${o.prog}: ${containers.length} containers on ${new Set(containers.map((c) => c.nodeIP)).size} nodes\n`);
-  return { targets: podTargets(containers, cfg, o.engineForced), failed: found.problems.length };
+  return { targets: podTargets(containers, cfg, o.engineForced), problems: found.problems, skipped: found.skipped };
 }

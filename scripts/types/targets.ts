@@ -47,7 +47,10 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
     return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
   }
   if (a.name !== undefined) return { targets: [{ node: a.node, name: checkContainerName(a.name), key: 0 }], failed: 0, cluster: false };
-  const r = await resolveTargets(cfg, cluster, io, { prog, engineForced: a.engineForced, node: a.node, verbose: a.verbose });
+  const r = await resolveTargets(cfg, cluster, io, { engineForced: a.engineForced, node: a.node });
+  if (a.verbose) for (const why of r.skipped) io.stderr.write(`${prog}: skipped ${why}\n`);
+  for (const p of r.problems) io.stderr.write(`${prog}: ${p}\n`);
+  if (a.verbose) io.stderr.write(`${prog}: ${r.targets.length} containers on ${new Set(r.targets.map((t) => t.node)).size} nodes\n`);
   if (!r.targets.length) io.stderr.write(`${prog}: no containers matched\n`);
-  return { ...r, cluster: true };
+  return { targets: r.targets, failed: r.problems.length, cluster: true };
 }
