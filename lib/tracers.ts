@@ -14,12 +14,14 @@
 //
 // Records (besides those of lib/units.ts and lib/bpfmap-script.ts):
 //   NS KEY ID PID INODE        (lib/engine-script.ts sp_ns)
+//   ERR KEY MESSAGE            also before anything is done for a container when the template
+//                              (or program) step failed: no map is pinned then
 //   PROG - FILE STATE          a bpftrace program: created | updated | unchanged | removed
 import type { Backend, Config } from './config.ts';
 import { UsageError } from './errors.ts';
 import { mapDefs, mapStep, unmapStep } from './bpfmap-script.ts';
 import { shQuote } from './quote.ts';
-import { checkUnitPath, envDirOf, envFilePath, instanceStep, stopStep, templatePath, type UnitSpec } from './units.ts';
+import { checkInstanceId, checkUnitPath, envDirOf, instanceStep, stopStep, templatePath, type EnvRef, type UnitSpec } from './units.ts';
 
 export const MONITOR_TYPES = ['procmon', 'tcptracer'] as const;
 export type MonitorType = (typeof MONITOR_TYPES)[number];
@@ -59,6 +61,7 @@ export const TRACER_HARDENING = [
   'LockPersonality=yes',
 ];
 
+// The same as lib/units.ts's (not exported there).
 const trim = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
 
 /** Where the bpftrace program of `tool` lives on the node. */
@@ -66,9 +69,18 @@ export function programPath(cfg: Config, tool: Tool): string {
   return `${trim(checkUnitPath('envDir', cfg.envDir))}/tracers/${tool}.bt`;
 }
 
+/** Every container map is <mapDir>/mnt_ns_<ID>: the one place that says so. */
+const mapPrefix = (cfg: Config) => `${trim(checkUnitPath('mapDir', cfg.mapDir))}/mnt_ns_`;
+
 /** Where sneakpeek pins the map of container ID on a node. */
 export function mapFileOf(cfg: Config, id: string): string {
-  return `${trim(checkUnitPath('mapDir', cfg.mapDir))}/mnt_ns_${id}`;
+  return `${mapPrefix(cfg)}${checkInstanceId(id)}`;
+}
+
+/** The same path as a sh word, for an id held in the node-side variable `shVar`. */
+function mapFileWord(cfg: Config, shVar: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(shVar)) throw new Error(`bad sh variable ${shVar}`);
+  return `${shQuote(mapPrefix(cfg))}"$${shVar}"`;
 }
 
 /** The binary the backend runs for `tool` (must exist on the node). */
@@ -77,18 +89,27 @@ export function backendBinary(cfg: Config, tool: Tool, backend: Backend): string
   return checkUnitPath(`paths.${backend === 'bpftrace' ? 'bpftrace' : tool}`, bin);
 }
 
-/** The exact argv each backend runs, with the env file's values put in (what the unit executes). */
-export function backendArgv(cfg: Config, tool: Tool, backend: Backend, values: { map: string; inode: string }): string[] {
+/** The backend's command: literal words, and the map / inode (literal, or the env file's variable). */
+function backendWords<T extends string | EnvRef>(cfg: Config, tool: Tool, backend: Backend, values: { map: T; inode: T }): (string | T)[] {
   if (backend === 'bpftrace') return [backendBinary(cfg, tool, backend), programPath(cfg, tool), values.inode];
   return [backendBinary(cfg, tool, backend), ...BCC_FLAGS[tool], '--mntnsmap', values.map];
 }
 
-/** The one-line sh that picks the backend's command from the env file (ExecStart's `sh -c`). */
+/** The exact argv each backend runs, with the env file's values put in (what the unit executes). */
+export function backendArgv(cfg: Config, tool: Tool, backend: Backend, values: { map: string; inode: string }): string[] {
+  return backendWords(cfg, tool, backend, values);
+}
+
+/**
+ * The one-line sh that picks the backend's command from the env file (ExecStart's `sh -c`):
+ * literal words through shQuote, the env file's values as "$NAME" (one word whatever they hold).
+ * renderTemplate then escapes the whole program once more for systemd (systemdArg).
+ */
 export function launcher(cfg: Config, tool: Tool): string {
-  // Plain words stay bare (readable flags like -T); anything else through the quoting helper.
-  const word = (w: string) => (/^(?:\$[A-Z_]+|[A-Za-z0-9_@%+=:,./-]+)$/.test(w) ? w : shQuote(w));
-  const arm = (b: Backend) => `exec ${backendArgv(cfg, tool, b, { map: `$${ENV_MAP}`, inode: `$${ENV_INODE}` }).map(word).join(' ')}`;
-  return `case $${ENV_BACKEND} in bcc) ${arm('bcc')} ;; bpftrace) ${arm('bpftrace')} ;; *) echo "${tool}@: unknown ${ENV_BACKEND} '$${ENV_BACKEND}' (bcc or bpftrace)" >&2; exit 2 ;; esac`;
+  const ref = (name: string) => `"$${name}"`;
+  const word = (w: string | EnvRef) => (typeof w === 'string' ? shQuote(w) : ref(w.env));
+  const arm = (b: Backend) => `exec ${backendWords(cfg, tool, b, { map: { env: ENV_MAP }, inode: { env: ENV_INODE } }).map(word).join(' ')}`;
+  return `case ${ref(ENV_BACKEND)} in bcc) ${arm('bcc')} ;; bpftrace) ${arm('bpftrace')} ;; *) echo "${tool}@: unknown ${ENV_BACKEND} '$${ENV_BACKEND}' (bcc or bpftrace)" >&2; exit 2 ;; esac`;
 }
 
 const DESCRIPTION: Record<Tool, string> = {
@@ -122,23 +143,38 @@ export function checkTracerConfig(cfg: Config, tool: Tool, backend: Backend): vo
 }
 
 /**
- * sp_mon_ns KEY NAME: after sp_ns (sets $sp_id $sp_ino), the instance id and map names:
- * $sp_sid (12 hex), $sp_mapf (<mapDir>/mnt_ns_<ID>), $sp_mapn (ns_<ID>: the kernel's 15).
+ * sp_mon_ns KEY NAME TOOL: TOOL's template is usable (sp_tplok), then sp_ns (sets $sp_id
+ * $sp_ino), then the instance id and map names: $sp_sid (12 hex), $sp_mapf
+ * (<mapDir>/mnt_ns_<ID>), $sp_mapn (ns_<ID>: the kernel's 15).
  */
 function monNsFn(cfg: Config): string {
-  return `sp_mon_ns() { # KEY NAME
+  return `sp_mon_ns() { # KEY NAME TOOL
+  sp_tplok "$1" "$3" || return 1
   sp_ns "$1" "$2" || return 1
-  sp_sid=$(printf '%s' "$sp_id" | sed 's/^[a-z-]*:\\/\\///' | cut -c1-12)
+  sp_sid=$(printf '%s' "$sp_id" | cut -c1-12)
   case $sp_sid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1 ;; esac
   if [ \${#sp_sid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1; fi
-  sp_mapf=${shQuote(trim(cfg.mapDir))}/mnt_ns_$sp_sid sp_mapn=ns_$sp_sid
+  sp_mapf=${mapFileWord(cfg, 'sp_sid')} sp_mapn=ns_$sp_sid
 }`;
 }
 
+/**
+ * sp_tplok KEY TOOL: the template (and program) step of TOOL went well; else ERR KEY with its
+ * reason. First in a container's setup (sp_mon_ns), so a node that cannot run the units pins
+ * no map.
+ */
+const TPLOK_FN = `sp_tplok() { # KEY TOOL
+  eval "sp_why=\\\${sp_tpl_$2-template step missing}"
+  if [ -n "$sp_why" ]; then rec ERR "$1" "$sp_why"; return 1; fi
+}`;
+
 /** Definitions a procmon/tcptracer node script needs besides unitDefs() and the engine's. */
 export function tracerDefs(cfg: Config): string[] {
-  return [...mapDefs(cfg), monNsFn(cfg)];
+  return [...mapDefs(cfg), TPLOK_FN, monNsFn(cfg)];
 }
+
+/** Step (after templateStep/programStep) for scripts without sp_mon_ns: `&&` before anything of KEY is done. */
+export const templateOkStep = (key: number, tool: Tool) => `sp_tplok ${key} ${tool}`;
 
 /**
  * Step (bpftrace backend, after templateStep): install the program if missing or changed
@@ -159,10 +195,10 @@ if [ -z "$sp_tpl_${tool}" ]; then
 fi`;
 }
 
-/** Step: one container: namespace, map (exactly its inode), env file. */
+/** Step: one container: template usable, namespace, map (exactly its inode), env file. */
 export function setupStep(cfg: Config, key: number, name: string, tool: Tool, backend: Backend): string {
   return [
-    `sp_mon_ns ${key} ${shQuote(name)}`,
+    `sp_mon_ns ${key} ${shQuote(name)} ${tool}`,
     mapStep(key, { shVar: 'sp_mapf' }, { shVar: 'sp_mapn' }, { shVar: 'sp_ino' }, true),
     instanceStep(cfg, key, tool, { shVar: 'sp_sid' }, {
       [ENV_CONTAINER]: { shVar: 'sp_sid' },
@@ -181,7 +217,7 @@ export function teardownStep(cfg: Config, key: number, name: string, tool: Tool)
   const other = `${envDirOf(cfg, OTHER_TOOL[tool])}/`;
   return [
     `sp_cid ${key} ${shQuote(name)}`,
-    `sp_mapf=${shQuote(trim(cfg.mapDir))}/mnt_ns_$sp_cid sp_other=${shQuote(other)}$sp_cid.env`,
+    `sp_mapf=${mapFileWord(cfg, 'sp_cid')} sp_other=${shQuote(other)}"$sp_cid".env`,
     stopStep(cfg, key, tool, { shVar: 'sp_cid' }),
     unmapStep(key, { shVar: 'sp_mapf' }, [{ shVar: 'sp_other' }]),
   ].join(' && ');
@@ -199,6 +235,3 @@ rmdir -- ${shQuote(dir)} 2>/dev/null
 rmdir -- ${shQuote(trim(cfg.envDir))} 2>/dev/null
 :`;
 }
-
-/** The env file of container ID's instance (for messages and tests). */
-export const tracerEnvFile = (cfg: Config, tool: Tool, id: string) => envFilePath(cfg, tool, id);

@@ -23,9 +23,11 @@ import { nodeScript } from '../lib/node-script.ts';
 import { shQuote } from '../lib/quote.ts';
 import { RecordSplitter, splitFields, utf8 } from '../lib/records.ts';
 import { checkNodeAddress, lastLine, runNodeScript } from '../lib/runner.ts';
-import { backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, tracerSpec, type Tool } from '../lib/tracers.ts';
+import { readProgram } from '../lib/tracer-programs.ts';
+import {
+  backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, templateOkStep, tracerDefs, tracerSpec, type Tool,
+} from '../lib/tracers.ts';
 import { instanceStep, reloadStep, settleStep, startStep, templateStep, unitDefs } from '../lib/units.ts';
-import { readProgram } from './types/monitor.ts';
 
 export const HELP = `bpftool_map_container_ns — pin a mount-namespace map for BCC's --mntnsmap, then start TYPE@NAME.service.
 
@@ -89,7 +91,8 @@ function parse(argv: string[]) {
     .option('backend', { type: 'string', choices: BACKENDS })
     .option('no-start', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
-    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': true })
+    // INODE stays the text given: yargs would read 1e3 as 1000 and 0x10 as 16.
+    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': true, 'parse-positional-numbers': false })
     .parseSync();
 }
 
@@ -115,18 +118,18 @@ export interface Plan {
   start: boolean;
 }
 
-/** The node script: map, then (unless --no-start) the unit. */
+/** The node script: map, then (unless --no-start) the unit; with our templates, the map only once they are installed. */
 export function planScript(p: Plan, cfg: Config, program?: string): string {
   const map = mapStep(0, p.file, mapNameOf(p.file), p.inode, false);
   if (!p.start) return nodeScript(mapDefs(cfg), [map]);
   if (OUR_TOOLS.includes(p.type)) {
     const tool = p.type as Tool;
     return nodeScript(
-      [...unitDefs(), ...mapDefs(cfg)],
+      [...unitDefs(), ...tracerDefs(cfg)],
       [
         templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, cfg.backend)]),
         ...(cfg.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
-        `${map} && ${instanceStep(cfg, 0, tool, p.instance, {
+        `${templateOkStep(0, tool)} && ${map} && ${instanceStep(cfg, 0, tool, p.instance, {
           [ENV_CONTAINER]: p.instance,
           [ENV_BACKEND]: cfg.backend,
           [ENV_MAP]: p.file,

@@ -1,9 +1,7 @@
 // sneakpeek -t procmon / -t tcptracer: per node ONE script that finds each container's mount
 // namespace, fills its pinned map, installs the template (and bpftrace program) if missing or
 // changed, reloads once, and starts the instances; `--stop [--purge]` undoes it.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { REPO_ROOT, type IO } from '../../lib/cli.ts';
+import type { IO } from '../../lib/cli.ts';
 import type { Backend, Config } from '../../lib/config.ts';
 import { cidFn, nsFn } from '../../lib/engine-script.ts';
 import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap-script.ts';
@@ -11,6 +9,7 @@ import { nodeScript } from '../../lib/node-script.ts';
 import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
 import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
 import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
+import { readProgram } from '../../lib/tracer-programs.ts';
 import {
   backendArgv, backendBinary, checkTracerConfig, programPurgeStep, programStep, setupStep, teardownStep, tracerDefs, tracerSpec,
   TOOL_OF, type MonitorType, type Tool, mapFileOf,
@@ -31,11 +30,6 @@ export interface MonitorArgs {
   cluster?: boolean;
   /** Containers discovery already reported as failed (counted in the summary). */
   failedBefore?: number;
-}
-
-/** The bpftrace program shipped in the repo (tracers/<tool>.bt). */
-export function readProgram(tool: Tool): string {
-  return readFileSync(path.join(REPO_ROOT, 'tracers', `${tool}.bt`), 'utf8');
 }
 
 /** Engine functions once when the node runs one engine, else again before each engine's containers. */
@@ -73,7 +67,7 @@ export function teardownScript(targets: readonly Target[], cfg: Config, a: Pick<
   );
 }
 
-interface Row {
+export interface Row {
   target: Target;
   unit?: string;
   action?: string;
@@ -85,9 +79,14 @@ interface Row {
   warnings: string[];
 }
 
+/** A row's start: the record fields that are text decoded once here (records arrive latin1). */
+function rowOf(t: Target, o: UnitOutcome | undefined): { row: Row; error?: string } {
+  return { row: { target: t, warnings: (o?.warnings ?? []).map(utf8) }, error: o?.error === undefined ? undefined : utf8(o.error) };
+}
+
 /** Turn one container's records into a row; the map must hold exactly its inode. */
-function setupRow(t: Target, o: UnitOutcome | undefined): Row {
-  const row: Row = { target: t, warnings: o?.warnings ?? [] };
+export function setupRow(t: Target, o: UnitOutcome | undefined): Row {
+  const { row, error } = rowOf(t, o);
   if (!o) return { ...row, error: 'no result from the node' };
   const ns = o.extra.get('NS')?.[0];
   if (ns) [row.id, , row.inode] = [ns[0], ns[1], ns[2]];
@@ -99,23 +98,23 @@ function setupRow(t: Target, o: UnitOutcome | undefined): Row {
       row.mapState = m.state;
       if (m.pruned) row.warnings.push(`removed ${m.pruned} stale key(s) from ${m.file} (an earlier mount namespace of this container)`);
       const bad = row.inode ? checkMapHolds(m, row.inode, true) : 'no mount namespace inode reported';
-      if (bad && !o.error) return { ...row, error: bad };
+      if (bad && !error) return { ...row, error: bad };
     } catch (err) {
-      if (!o.error) return { ...row, error: (err as Error).message };
+      if (!error) return { ...row, error: (err as Error).message };
     }
   }
-  if (o.error) return { ...row, error: o.error };
+  if (error) return { ...row, error };
   if (!o.unit || !o.action) return { ...row, error: 'the node script ended before this container was done' };
   if (!mapRec) return { ...row, error: 'no map read-back from the node' };
   return { ...row, unit: o.unit, action: o.action };
 }
 
-function teardownRow(t: Target, o: UnitOutcome | undefined): Row {
-  const row: Row = { target: t, warnings: o?.warnings ?? [] };
+export function teardownRow(t: Target, o: UnitOutcome | undefined): Row {
+  const { row, error } = rowOf(t, o);
   if (!o) return { ...row, error: 'no result from the node' };
   const gone = o.extra.get('MAPGONE')?.[0];
   if (gone) [row.map, row.mapState] = [utf8(gone[0] ?? ''), gone[1]];
-  if (o.error) return { ...row, error: o.error };
+  if (error) return { ...row, error };
   if (!o.unit || !o.action || !gone) return { ...row, error: 'the node script ended before this container was done' };
   return { ...row, unit: o.unit, action: o.action };
 }
@@ -163,10 +162,10 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
       let row = a.stop ? teardownRow(t, o) : setupRow(t, o);
       if (row.error && why && (!o || !o.error)) row = { ...row, error: why };
       const who = t.label ?? t.name;
-      for (const w of row.warnings) io.stderr.write(`sneakpeek: warning: ${who}: ${utf8(w)}\n`);
+      for (const w of row.warnings) io.stderr.write(`sneakpeek: warning: ${who}: ${w}\n`);
       if (row.error) {
         failed++;
-        io.stderr.write(`sneakpeek: ${who}: ${utf8(row.error)}\n`);
+        io.stderr.write(`sneakpeek: ${who}: ${row.error}\n`);
       } else {
         ok++;
         io.stdout.write(formatRow(row, cfg, a));
