@@ -21,7 +21,7 @@ import type { Backend, Config } from './config.ts';
 import { UsageError } from './errors.ts';
 import { mapDefs, mapStep, unmapStep } from './bpfmap-script.ts';
 import { shQuote } from './quote.ts';
-import { checkInstanceId, checkUnitPath, envDirOf, instanceStep, stopStep, templatePath, type EnvRef, type UnitSpec } from './units.ts';
+import { checkInstanceId, checkUnitPath, envDirOf, instanceStep, stopStep, templatePath, trim, type EnvRef, type UnitSpec } from './units.ts';
 
 export const MONITOR_TYPES = ['procmon', 'tcptracer'] as const;
 export type MonitorType = (typeof MONITOR_TYPES)[number];
@@ -60,9 +60,6 @@ export const TRACER_HARDENING = [
   'RestrictSUIDSGID=yes',
   'LockPersonality=yes',
 ];
-
-// The same as lib/units.ts's (not exported there).
-const trim = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
 
 /** Where the bpftrace program of `tool` lives on the node. */
 export function programPath(cfg: Config, tool: Tool): string {

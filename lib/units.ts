@@ -95,7 +95,8 @@ export function checkUnitPath(key: string, value: string): string {
 
 export const unitName = (tool: string, id: string) => `${checkTool(tool)}@${checkInstanceId(id)}.service`;
 export const templateName = (tool: string) => `${checkTool(tool)}@.service`;
-const trim = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
+/** A directory without its trailing slashes ('/' stays '/'). */
+export const trim = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
 export const templatePath = (cfg: Config, tool: string) => `${trim(checkUnitPath('unitDir', cfg.unitDir))}/${templateName(tool)}`;
 export const envDirOf = (cfg: Config, tool: string) => `${trim(checkUnitPath('envDir', cfg.envDir))}/${checkTool(tool)}`;
 export const envFilePath = (cfg: Config, tool: string, id: string) => `${envDirOf(cfg, tool)}/${checkInstanceId(id)}.env`;
