@@ -115,6 +115,16 @@ function childOf(pid: number): number | undefined {
   }
 }
 
+/** `pid` exists and is not a zombie (its /proc entry can vanish between any two reads). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Start a private systemd (PID 1 of a new PID + mount namespace) whose unit path is only its own dir. */
@@ -151,7 +161,21 @@ export async function startPrivateSystemd(name: string): Promise<PrivateSystemd>
   closeSync(out);
   const unsharePid = child.pid!;
   let pid: number | undefined;
+  // A test process that dies without afterAll must not leave this systemd (and its units)
+  // running: kill its PID 1 (only that pid: the rest of its namespace dies with it).
+  const reap = () => {
+    const target = pid ?? childOf(unsharePid);
+    if (target) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  process.once('exit', reap);
   const stopAll = async () => {
+    process.removeListener('exit', reap);
     if (pid) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -159,7 +183,7 @@ export async function startPrivateSystemd(name: string): Promise<PrivateSystemd>
         /* already gone */
       }
     }
-    for (let i = 0; i < 50 && existsSync(`/proc/${unsharePid}`) && readFileSync(`/proc/${unsharePid}/stat`, 'utf8').split(' ')[2] !== 'Z'; i++) await sleep(100);
+    for (let i = 0; i < 50 && alive(unsharePid); i++) await sleep(100);
     for (const h of hierarchies) removeCgroupTree(path.join(h, cg));
     for (const h of ['/sys/fs/cgroup']) {
       // v1 controller hierarchies: accounting is off, but remove anything systemd made there anyway.
@@ -174,10 +198,11 @@ export async function startPrivateSystemd(name: string): Promise<PrivateSystemd>
     spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', SYSTEMCTL_BIN, ...args], { encoding: 'utf8' });
   // systemd is unshare's only child; wait until it answers on its private bus.
   let lastErr = '';
-  for (let i = 0; i < 100; i++) {
+  for (const end = Date.now() + 30_000; Date.now() < end; ) {
     pid ??= childOf(unsharePid);
     if (pid) {
-      const r = systemctl('is-system-running');
+      // Bounded: a systemd that hangs on its bus must not stall the deadline.
+      const r = spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', SYSTEMCTL_BIN, 'is-system-running'], { encoding: 'utf8', timeout: 5000 });
       lastErr = `${r.stdout}${r.stderr}`.trim();
       if (/^(running|degraded|starting)/.test(lastErr)) break;
     }
