@@ -1,8 +1,11 @@
 // bpftool_map_container_ns with real parts: the real bpftool on this kernel's bpffs, real
 // containers' mount namespaces, and (for TYPE@NAME.service) a private systemd
-// (test/helpers/systemd.ts). Every map this file pins is named sp_bpfmap_<pid>_*.
+// (test/helpers/systemd.ts). Every map this file pins is named sp_bpfmap_<pid>_*, or
+// mnt_ns_sp_bpfmap_<pid>_unit, or mnt_ns_<A's id>. Every run gets a config whose unitDir,
+// envDir and log.dir are the private systemd's, and its systemctl shim first on PATH: a run
+// that went wrong still never reaches the host's units.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +21,7 @@ const skip = missing({
   root: isRoot,
   docker: dockerUp,
   'bpftool (apt-get install bpftool)': () => commandWorks('bpftool', ['version']),
+  'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
   'bpffs on /sys/fs/bpf': () => spawnSync('stat', ['-f', '-c', '%T', BPFFS], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
 });
@@ -27,14 +31,21 @@ const B = `sp-bpfmap-b-${process.pid}`;
 const PREFIX = `sp_bpfmap_${process.pid}_`;
 const mapFile = (n: string) => path.join(BPFFS, `${PREFIX}${n}`);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-bpfmap-'));
+// Readable by the unprivileged user of the no-privilege cases (tmp is 0700).
+const pub = mkdtempSync(path.join(os.tmpdir(), 'sp-bpfmap-pub-'));
+const unitMap = path.join(BPFFS, `mnt_ns_${PREFIX}unit`);
 const canary = path.join(tmp, 'canary');
 let inoA: string;
 let inoB: string;
 let idA: string;
 let sd: PrivateSystemd;
 let sdCfg: string;
+let sdYaml: string;
 
-const run = (args: string[], env: Record<string, string> = {}): Run => runTool('bpftool_map_container_ns', args, { env });
+/** Every run: the private systemd's dirs in the config, its systemctl first on PATH. */
+const run = (args: string[], env: Record<string, string> = {}): Run =>
+  runTool('bpftool_map_container_ns', args, { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: sdCfg, ...env } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inodeOf = (c: string) => execFileSync('stat', ['-Lc', '%i', `/proc/${docker('inspect', '-f', '{{.State.Pid}}', c)}/ns/mnt`], { encoding: 'utf8' }).trim();
 const bpftoolJson = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }));
 /** The map's keys, decoded here (host order) from bpftool's own JSON. */
@@ -51,17 +62,20 @@ beforeAll(async () => {
   inoB = inodeOf(B);
   sd = await startPrivateSystemd('bpfmap');
   sdCfg = path.join(tmp, 'systemd.yaml');
-  writeFileSync(sdCfg, `sudo: false\nunitDir: ${sd.unitDir}\nenvDir: ${path.join(sd.dir, 'env')}\nlog: {target: file, dir: ${path.join(sd.dir, 'log')}}\n`);
+  sdYaml = `ssh: {user: root, connectTimeout: 3}\nunitDir: ${sd.unitDir}\nenvDir: ${path.join(sd.dir, 'env')}\nlog: {target: file, dir: ${path.join(sd.dir, 'log')}}\n`;
+  writeFileSync(sdCfg, `sudo: false\n${sdYaml}`);
   // A site's own template, to show TYPE@NAME.service is started as given.
   writeFileSync(path.join(sd.unitDir, 'sp-bpfmap-t@.service'), '[Service]\nExecStart=/bin/sleep 100000\n');
 });
 
 afterAll(async () => {
   for (const f of ourMaps()) rmSync(path.join(BPFFS, f), { force: true });
-  rmSync(path.join(BPFFS, `mnt_ns_${idA}`), { force: true });
+  rmSync(unitMap, { force: true });
+  if (idA) rmSync(path.join(BPFFS, `mnt_ns_${idA}`), { force: true });
   cleanupContainers();
   await sd?.stop();
   rmSync(tmp, { recursive: true, force: true });
+  rmSync(pub, { recursive: true, force: true });
 });
 
 describe.skipIf(skip)('bpftool_map_container_ns on the real kernel', () => {
@@ -103,15 +117,16 @@ describe.skipIf(skip)('bpftool_map_container_ns on the real kernel', () => {
 });
 
 describe.skipIf(skip)('refusals: one line on stderr, the documented exit code, nothing pinned', () => {
+  // --no-start wherever the refusal does not depend on TYPE: a regression then touches no unit.
   it.each([
-    ['an empty inode', ['', mapFile('x'), 'sp-bpfmap-t'], /^bpftool_map_container_ns: INODE: inode "" is not a positive decimal integer/],
-    ['inode 0', ['0', mapFile('x'), 'sp-bpfmap-t'], /INODE: inode 0 is not positive/],
-    ['a negative inode', ['-7', mapFile('x'), 'sp-bpfmap-t'], /INODE/],
-    ['an inode of 2^64', ['18446744073709551616', mapFile('x'), 'sp-bpfmap-t'], /does not fit in 8 bytes/],
-    ['a relative FILE', ['12', 'mnt_ns_x', 'sp-bpfmap-t'], /must be an absolute path/],
+    ['an empty inode', ['--no-start', '', mapFile('x')], /^bpftool_map_container_ns: INODE: inode "" is not a positive decimal integer/],
+    ['inode 0', ['--no-start', '0', mapFile('x')], /INODE: inode 0 is not positive/],
+    ['a negative inode', ['--no-start', '-7', mapFile('x')], /INODE/],
+    ['an inode of 2^64', ['--no-start', '18446744073709551616', mapFile('x')], /does not fit in 8 bytes/],
+    ['a relative FILE', ['--no-start', '12', 'mnt_ns_x'], /must be an absolute path/],
     ['no TYPE', ['12', mapFile('x')], /missing TYPE/],
-    ['a hostile inode', [`$(touch ${canary})`, mapFile('x'), 'sp-bpfmap-t'], /INODE/],
-    ['a hostile FILE', ['12', `${BPFFS}/$(touch ${canary})`, 'sp-bpfmap-t'], /map file name/],
+    ['a hostile inode', ['--no-start', `$(touch ${canary})`, mapFile('x')], /INODE/],
+    ['a hostile FILE', ['--no-start', '12', `${BPFFS}/$(touch ${canary})`], /map file name/],
     ['a hostile TYPE', ['12', mapFile('x'), `t;touch ${canary}`], /TYPE .*expected a unit template name/],
     ['a TYPE with a leading dash', ['12', mapFile('x'), '--', '-t'], /unexpected|TYPE/],
     ["sneakpeek's template without a container id", ['12', mapFile('x'), 'execsnoop'], /FILE must be <dir>\/mnt_ns_<12-hex container id>/],
@@ -127,7 +142,7 @@ describe.skipIf(skip)('refusals: one line on stderr, the documented exit code, n
 
   it('bpftool missing → exit 1', () => {
     const cfg = path.join(tmp, 'nobpftool.yaml');
-    writeFileSync(cfg, 'paths: {bpftool: /nonexistent/bpftool}\n');
+    writeFileSync(cfg, `${sdYaml}paths: {bpftool: /nonexistent/bpftool}\n`);
     const r = run(['--no-start', inoA, mapFile('nobpftool')], { SNEAKPEEK_CONFIG: cfg });
     expect(r.stderr).toBe("bpftool_map_container_ns: localhost: bpftool not found on this node ('/nonexistent/bpftool': install bpftool or set paths.bpftool)\n");
     expect(r.code).toBe(1);
@@ -164,9 +179,12 @@ describe.skipIf(skip)('refusals: one line on stderr, the documented exit code, n
     ['without sudo: the kernel refuses', { SNEAKPEEK_SUDO: 'false' }, /^bpftool_map_container_ns: localhost: cannot create map .*Operation not permitted \(needs root: CAP_BPF\/CAP_SYS_ADMIN\)\n$/],
   ])('no privilege %s → exit 1', (_what, env, msg) => {
     const file = mapFile('unprivileged');
+    const cfg = path.join(pub, 'unprivileged.yaml');
+    chmodSync(pub, 0o755);
+    writeFileSync(cfg, sdYaml, { mode: 0o644 });
     const r = spawnSync(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'HOME=/tmp', `SNEAKPEEK_CONFIG=${path.join(ROOT, 'test/fixtures/test.config.yaml')}`,
+      ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'HOME=/tmp', `SNEAKPEEK_CONFIG=${cfg}`,
         ...Object.entries(env).map(([k, v]) => `${k}=${v}`), TSX, path.join(ROOT, 'scripts/bpftool_map_container_ns.ts'), '--no-start', inoA, file],
       { encoding: 'utf8', cwd: ROOT },
     );
@@ -177,10 +195,10 @@ describe.skipIf(skip)('refusals: one line on stderr, the documented exit code, n
 });
 
 describe.skipIf(skip)('then it starts TYPE@NAME.service (a private systemd)', () => {
-  const runSd = (args: string[]) => runTool('bpftool_map_container_ns', args, { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: sdCfg } });
+  const runSd = run;
 
   it("a site's own template: NAME is FILE's basename without mnt_ns_; again → running", () => {
-    const file = path.join(BPFFS, `mnt_ns_${PREFIX}unit`);
+    const file = unitMap;
     const unit = `sp-bpfmap-t@${PREFIX}unit.service`;
     let r = runSd([inoA, file, 'sp-bpfmap-t']);
     expect(r.stderr).toBe('');
@@ -201,7 +219,7 @@ describe.skipIf(skip)('then it starts TYPE@NAME.service (a private systemd)', ()
     expect(keysOf(file)).toEqual([inoA]);
   });
 
-  it("TYPE execsnoop: sneakpeek's template, env file and bpftrace program; sneakpeek -t procmon --stop --purge undoes it all", () => {
+  it("TYPE execsnoop: sneakpeek's template, env file and bpftrace program; sneakpeek -t procmon --stop --purge undoes it all", async () => {
     const file = path.join(BPFFS, `mnt_ns_${idA}`);
     const r = runSd(['--backend', 'bpftrace', inoA, file, 'execsnoop']);
     expect(r.stderr).toBe('');
@@ -210,7 +228,13 @@ describe.skipIf(skip)('then it starts TYPE@NAME.service (a private systemd)', ()
     expect(readFileSync(path.join(sd.dir, 'env', 'execsnoop', `${idA}.env`), 'utf8')).toContain(
       `\nSNEAKPEEK_CONTAINER=${idA}\nSNEAKPEEK_BACKEND=bpftrace\nSNEAKPEEK_MNTNS_MAP=${file}\nSNEAKPEEK_MNTNS_INODE=${inoA}\n`,
     );
-    expect(sd.systemctl('show', '-p', 'MainPID', '--value', `execsnoop@${idA}.service`).stdout.trim()).not.toBe('0');
+    // Up means bpftrace attached: its start line is in the unit's log (deadline 30 s), and the unit is still active.
+    const log = path.join(sd.dir, 'log', `execsnoop-${idA}.log`);
+    const tracing = `Tracing exec in mount namespace ${inoA}... Ctrl-C to end.`;
+    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n') : []);
+    for (const end = Date.now() + 30_000; Date.now() < end && !lines().includes(tracing); ) await sleep(200);
+    expect(lines()).toContain(tracing);
+    expect(sd.systemctl('is-active', `execsnoop@${idA}.service`).stdout.trim()).toBe('active');
     const stop = runTool('sneakpeek', ['-t', 'procmon', '--stop', '--purge', '-n', A], { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: sdCfg } });
     expect(stop.stderr).toBe('');
     expect(stop.stdout).toBe(`${A} execsnoop@${idA}.service stopped ${file} removed\n`);
