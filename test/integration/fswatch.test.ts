@@ -117,47 +117,72 @@ describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
   });
 
   it('logs creates, appends, renames, deletes and attribute changes, with container paths derivable; reads do not show', async () => {
-    const header = (await newLines(idA, 0, [/^sneakpeek fswatch: /]))[0]!;
+    const header = (await newLines(idA, 0, [/^sneakpeek fswatch: /], 20_000))[0]!;
     const upper = upperDirOfHeader(header);
     expect(upper).toBe(docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', A));
-    const events = (lines: string[]) => lines.map((l) => parseFswatchLine(l, upper!)).filter((e) => e !== undefined);
-    const step = async (script: string, want: RegExp[]) => {
+    const parse = (l: string) => parseFswatchLine(l, upper!);
+    const events = (lines: string[]) => lines.map(parse).filter((e) => e !== undefined);
+    let probes = 0;
+    /**
+     * Create probe files in container directory `dir` until fswatch reports one (deadline 20 s):
+     * then `dir` is watched, and every event before the probe's is in the log. Returns the
+     * index of the probe's line.
+     */
+    const probe = async (dir: string): Promise<number> => {
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const file = `${dir === '/' ? '' : dir}/.sp-probe-${++probes}`;
+        exec(A, `touch ${file}`);
+        // fswatch reports in batches (--latency, 1 s by default): give each probe a few of them.
+        for (const until = Date.now() + 3000; Date.now() < until; ) {
+          const i = logLines(idA).findIndex((l) => parse(l)?.path === file && parse(l)!.flags.includes('Created'));
+          if (i >= 0) return i;
+          await sleep(100);
+        }
+        if (Date.now() > end) throw new Error(`fswatch never reported a probe file in ${dir} (last: ${file})`);
+      }
+    };
+    /**
+     * Run `script` in A, then wait (deadline) for a probe in /: fswatch reports in order, so
+     * once the probe shows, every event of the script is in the log. The step's events.
+     */
+    const step = async (script: string) => {
       const from = logLines(idA).length;
       exec(A, script);
-      const fresh = await newLines(idA, from, want);
-      return events(fresh).map((e) => `${e.path} ${e.flags.join(' ')}`);
+      const to = await probe('/');
+      return events(logLines(idA).slice(from, to)).map((e) => `${e.path} ${e.flags.join(' ')}`);
     };
 
+    // The header comes from ExecStartPre, before fswatch set its watches: wait until it reports.
+    await probe('/');
     // First write under /tmp copies /tmp up into UpperDir (a rename): fswatch takes it on as
-    // one of its image-dir roots within a second. Give it that second, then watch the file ops.
-    expect(await step('mkdir /tmp/work', [/\/tmp Created MovedTo/])).toContain('/tmp Created MovedTo');
-    await sleep(1500);
-    const created = await step('echo hello > /tmp/work/new.txt', [/\/tmp\/work\/new\.txt Created/]);
+    // one of its image-dir roots on a later turn of its loop. Probe until it does, then watch the file ops.
+    expect(await step('mkdir /tmp/work')).toContain('/tmp Created MovedTo');
+    await probe('/tmp/work');
+    const created = await step('echo hello > /tmp/work/new.txt');
     expect(created).toContain('/tmp/work/new.txt Created');
-    await sleep(1200);
-    const appended = await step('echo more >> /tmp/work/new.txt', [/\/tmp\/work\/new\.txt Updated/]);
+    const appended = await step('echo more >> /tmp/work/new.txt');
     expect(appended).toContain('/tmp/work/new.txt Updated');
     expect(appended.join('\n')).not.toContain('Created');
-    await sleep(1200);
-    const renamed = await step('mv /tmp/work/new.txt /tmp/work/renamed.txt', [/new\.txt .*MovedFrom/, /renamed\.txt .*MovedTo/]);
+    const renamed = await step('mv /tmp/work/new.txt /tmp/work/renamed.txt');
     expect(renamed).toEqual(expect.arrayContaining([expect.stringMatching(/^\/tmp\/work\/new\.txt .*MovedFrom/), expect.stringMatching(/^\/tmp\/work\/renamed\.txt .*MovedTo/)]));
-    await sleep(1200);
-    const removed = await step('rm /tmp/work/renamed.txt', [/renamed\.txt Removed/]);
+    const removed = await step('rm /tmp/work/renamed.txt');
     expect(removed).toContain('/tmp/work/renamed.txt Removed');
-    await sleep(1200);
-    const chmodded = await step('touch /tmp/work/mode; sleep 1.5; chmod 600 /tmp/work/mode', [/\/tmp\/work\/mode AttributeModified/]);
+    expect(await step('touch /tmp/work/mode')).toContain('/tmp/work/mode Created');
+    const chmodded = await step('chmod 600 /tmp/work/mode');
     expect(chmodded).toContain('/tmp/work/mode AttributeModified');
 
-    // An image directory the container changes later: copied up, then watched as a root.
-    await step('echo one >> /data/old/deep/c.txt', [/\/data\/old\/deep Created MovedTo/]);
-    await sleep(1500);
-    expect(await step('echo two >> /data/old/deep/c.txt', [/\/data\/old\/deep\/c\.txt Updated/])).toContain('/data/old/deep/c.txt Updated');
+    // An image directory the container changes later: copied up with its parents (only the
+    // top one, /data, is renamed into a watched directory), then watched as a root.
+    expect(await step('echo one >> /data/old/deep/c.txt')).toContain('/data Created MovedTo');
+    await probe('/data/old/deep');
+    expect(await step('echo two >> /data/old/deep/c.txt')).toContain('/data/old/deep/c.txt Updated');
 
-    // Plain reads and listings: nothing.
+    // Plain reads and listings: nothing before a sentinel written after them (fswatch reports in order).
     const before = logLines(idA).length;
     exec(A, 'cat /etc/motd /data/keep.txt /data/old/deep/c.txt /tmp/work/mode >/dev/null; ls -laR /data /tmp /etc >/dev/null; head -c 10 /bin/busybox >/dev/null');
-    await sleep(2500);
-    expect(logLines(idA).slice(before)).toEqual([]);
+    const sentinel = await probe('/');
+    expect(logLines(idA).slice(before, sentinel)).toEqual([]);
   });
 
   it('a second run changes nothing: same files, same process', () => {
@@ -173,14 +198,18 @@ describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
 
   it('a config change updates the template, reloads once and restarts the instance', () => {
     const pid = show(`fswatch@${idA}.service`, 'MainPID');
-    writeConfig('fswatch: {flags: [--recursive, --timestamp, --utc-time, --format-time, "%FT%TZ", --event-flags, --allow-overflow, --latency, "0.5"]}\n');
-    const r = run(['-n', A, '-v']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`${A} fswatch@${idA}.service restarted ${logOf(idA)}\n`);
-    expect(r.stderr).toContain(`${templateFile()} updated`);
-    expect(readFileSync(templateFile(), 'utf8')).toContain('--latency 0.5 ');
-    expect(show(`fswatch@${idA}.service`, 'MainPID')).not.toBe(pid);
-    expect(show(`fswatch@${idA}.service`, 'ExecMainStatus')).toBe('0');
+    try {
+      writeConfig('fswatch: {flags: [--recursive, --timestamp, --utc-time, --format-time, "%FT%TZ", --event-flags, --allow-overflow, --latency, "0.5"]}\n');
+      const r = run(['-n', A, '-v']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${A} fswatch@${idA}.service restarted ${logOf(idA)}\n`);
+      expect(r.stderr).toContain(`${templateFile()} updated`);
+      expect(readFileSync(templateFile(), 'utf8')).toContain('--latency 0.5 ');
+      expect(show(`fswatch@${idA}.service`, 'MainPID')).not.toBe(pid);
+      expect(show(`fswatch@${idA}.service`, 'ExecMainStatus')).toBe('0');
+    } finally {
+      writeConfig();
+    }
   });
 
   it.each([
@@ -205,38 +234,50 @@ describe.skipIf(skip)('sneakpeek -t fswatch on a real systemd', () => {
   });
 
   it('a hostile config value never reaches a shell: the unit gets literal arguments', () => {
-    writeConfig(`fswatch: {flags: [--recursive, --event-flags, --allow-overflow, --exclude, "$(touch ${canary})"]}\n`);
-    const r = run(['-n', A]);
-    expect(r.code).toBe(0);
-    expect(existsSync(canary)).toBe(false);
-    // The real argv of the running fswatch, read inside the instance's PID namespace.
-    const pid = show(`fswatch@${idA}.service`, 'MainPID');
-    const argv = spawnSync('nsenter', ['-t', String(sd.pid), '-m', '-p', '--', 'cat', `/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout.split('\0');
-    expect(argv).toEqual(expect.arrayContaining(['--exclude', `$(touch ${canary})`, '--event', 'Created']));
-    writeConfig();
-    expect(run(['-n', A]).code).toBe(0);
+    let back: Run;
+    try {
+      writeConfig(`fswatch: {flags: [--recursive, --event-flags, --allow-overflow, --exclude, "$(touch ${canary})"]}\n`);
+      const r = run(['-n', A]);
+      expect(r.code).toBe(0);
+      expect(existsSync(canary)).toBe(false);
+      // The real argv of the running fswatch, read inside the instance's PID namespace.
+      const pid = show(`fswatch@${idA}.service`, 'MainPID');
+      const argv = spawnSync('nsenter', ['-t', String(sd.pid), '-m', '-p', '--', 'cat', `/proc/${pid}/cmdline`], { encoding: 'utf8' }).stdout.split('\0');
+      expect(argv).toEqual(expect.arrayContaining(['--exclude', `$(touch ${canary})`, '--event', 'Created']));
+    } finally {
+      writeConfig();
+      back = run(['-n', A]);
+    }
+    expect(back.code).toBe(0);
   });
 
   it('an instance that does not stay up is an error with its status (fswatch 1.14 refuses CloseWrite)', () => {
-    writeConfig('fswatch: {events: [Created, CloseWrite]}\n');
-    const r = run(['-n', A]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^sneakpeek: ${A}: fswatch@${idA}\\.service did not stay up: .*inactive`, 'm'));
-    writeConfig();
-    const back = run(['-n', A]);
+    let back: Run;
+    try {
+      writeConfig('fswatch: {events: [Created, CloseWrite]}\n');
+      const r = run(['-n', A]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^sneakpeek: ${A}: fswatch@${idA}\\.service did not stay up: .*inactive`, 'm'));
+    } finally {
+      writeConfig();
+      back = run(['-n', A]);
+    }
     expect(back.stdout).toBe(`${A} fswatch@${idA}.service started ${logOf(idA)}\n`);
     expect(back.code).toBe(0);
   });
 
   it('a missing fswatch binary on the node fails every container before anything is written', () => {
     const before = readFileSync(templateFile(), 'utf8');
-    writeConfig('paths: {fswatch: /usr/bin/no-such-fswatch}\n');
-    const r = run(['-n', A]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${A}: /usr/bin/no-such-fswatch not found on this node (config paths)`);
-    expect(readFileSync(templateFile(), 'utf8')).toBe(before);
-    writeConfig();
+    try {
+      writeConfig('paths: {fswatch: /usr/bin/no-such-fswatch}\n');
+      const r = run(['-n', A]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${A}: /usr/bin/no-such-fswatch not found on this node (config paths)`);
+      expect(readFileSync(templateFile(), 'utf8')).toBe(before);
+    } finally {
+      writeConfig();
+    }
   });
 
   it('warns when the node\'s inotify limits are below what it must watch (limits read on the node)', () => {
@@ -268,7 +309,9 @@ exec /bin/cat "$@"
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^sneakpeek: sp-fswatch-nope: .*No such container/);
     expect(r.stderr).toContain('0 ok, 1 failed');
-    expect(sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'fswatch@*').stdout.trim().split('\n')).toHaveLength(1);
+    // Only A's instance: nothing was loaded for the unknown container.
+    const units = sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'fswatch@*').stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
+    expect(units).toEqual([`fswatch@${idA}.service`]);
   });
 
   it('cluster-wide (--pods-file): one node script for the node, -e excludes a pod, a gone container fails alone', () => {
