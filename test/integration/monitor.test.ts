@@ -145,13 +145,25 @@ describe.skipIf(skip)('sneakpeek -t procmon --backend bpftrace on a real systemd
     docker('exec', O, 'echo', 'sp-monitor-other-marker');
     docker('exec', W, 'cat', '/etc/motd');
     dockerTry('exec', W, 'ls', '/sp-monitor-watched-marker');
-    const lines = await waitLines('execsnoop', idW, from, [/ \/bin\/cat cat \/etc\/motd$/, /sp-monitor-watched-marker/]);
+    // A process that outlives its exec line, to check the PID the line names.
+    docker('exec', '-d', W, 'sleep', '41');
+    const sleeper = / 0 +sleep +(\d+) +(\d+) +0 \/bin\/sleep sleep 41$/;
+    const lines = await waitLines('execsnoop', idW, from, [/ \/bin\/cat cat \/etc\/motd$/, /sp-monitor-watched-marker/, sleeper]);
     await sleep(500);
     const all = logLines('execsnoop', idW).slice(from).filter(Boolean);
     // TIME UID PCOMM PID PPID RET FILENAME ARGS
-    expect(lines.find((l) => l.endsWith(' /bin/cat cat /etc/motd'))).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d 0 +cat +\d+ +\d+ +0 \/bin\/cat cat \/etc\/motd$/);
+    const cat = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d 0 +cat +(\d+) +(\d+) +0 \/bin\/cat cat \/etc\/motd$/.exec(lines.find((l) => l.endsWith(' /bin/cat cat /etc/motd')) ?? '');
+    expect(cat).not.toBeNull();
+    expect(cat![1]).not.toBe(cat![2]);
     expect(lines.find((l) => l.includes('sp-monitor-watched-marker'))).toMatch(/ 0 +ls +\d+ +\d+ +0 \/bin\/ls ls \/sp-monitor-watched-marker$/);
     expect(all.filter((l) => /sp-monitor-(host|other)-marker/.test(l))).toEqual([]);
+    // PID is the host pid of the exec'd process: the sleeper, in the watched container's mount namespace.
+    const [, pid, ppid] = sleeper.exec(lines.find((l) => sleeper.test(l)) ?? '') ?? [];
+    expect(pid).toBeDefined();
+    expect(pid).not.toBe(ppid);
+    // (It ends by itself, or with the container in afterAll.)
+    expect(execFileSync('stat', ['-Lc', '%i', `/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim()).toBe(inoW);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x0041\x00');
   });
 });
 
@@ -165,7 +177,8 @@ describe.skipIf(skip)('sneakpeek -t tcptracer --backend bpftrace on a real syste
   });
 
   it('a TCP connect to a listener in the watched container shows as connect and accept, IPv4 and IPv6; another container does not', async () => {
-    await waitLines('tcptracer', idW, 0, [/^Tracing TCP connect and accept in mount namespace \d+/]);
+    const ready = await waitLines('tcptracer', idW, 0, [/^Tracing TCP connect and accept in mount namespace \d+/]);
+    expect(ready).toContain(`Tracing TCP connect and accept in mount namespace ${inoW}... Ctrl-C to end.`);
     const from = logLines('tcptracer', idW).length;
     tcp(O, 8082, '127.0.0.1');
     tcp(W, 8080, '127.0.0.1');
