@@ -1,6 +1,7 @@
-// -t procmon cluster-wide over real ssh: two loopback "nodes" (test/helpers/sshd.ts), pods
-// from a saved pod list, a private systemd (its systemctl shim first on the sessions' PATH
-// through sshd's SetEnv). Proves ONE ssh session per node per command, setup and teardown.
+// -t procmon, -t tcptracer and -t fswatch cluster-wide over real ssh: two loopback "nodes"
+// (test/helpers/sshd.ts), pods from a saved pod list, a private systemd (its systemctl shim
+// first on the sessions' PATH through sshd's SetEnv). Proves ONE ssh session per node per
+// command, setup and teardown.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +23,7 @@ const skip = missing({
   'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
   'bpffs on /sys/fs/bpf': () => spawnSync('stat', ['-f', '-c', '%T', '/sys/fs/bpf'], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
+  'fswatch (apt-get install fswatch)': () => existsSync('/usr/bin/fswatch'),
 });
 
 const NODE2 = '127.0.0.2';
@@ -38,7 +40,9 @@ const mapOf = (id: string) => `/sys/fs/bpf/mnt_ns_${id}`;
 const inodeOf = (c: string) => execFileSync('stat', ['-Lc', '%i', `/proc/${docker('inspect', '-f', '{{.State.Pid}}', c)}/ns/mnt`], { encoding: 'utf8' }).trim();
 const keysOf = (file: string): string[] =>
   (JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', file], { encoding: 'utf8' })) as { key: string[] }[]).map((e) => hexBytesToInode(e.key, hostOrder()).toString());
-const run = (args: string[]) => runTool('sneakpeek', ['-t', 'procmon', ...args], { env: { SNEAKPEEK_CONFIG: cfgFile } });
+const run = (args: string[], type = 'procmon') => runTool('sneakpeek', ['-t', type, ...args], { env: { SNEAKPEEK_CONFIG: cfgFile } });
+const logOf = (tool: string, id: string) => path.join(sd.dir, 'log', `${tool}-${id}.log`);
+const where = [['a', NODE2], ['b', NODE2], ['c', NODE3]] as const;
 
 beforeAll(async () => {
   if (skip) return;
@@ -106,6 +110,58 @@ describe.skipIf(skip)('sneakpeek -t procmon over ssh', () => {
     expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [NODE2]: 1, [NODE3]: 1 });
     for (const id of Object.values(ids)) expect(existsSync(mapOf(id))).toBe(false);
     expect(existsSync(path.join(sd.unitDir, 'execsnoop@.service'))).toBe(false);
+    expect(existsSync(path.join(sd.dir, 'env'))).toBe(false);
+  });
+});
+
+describe.skipIf(skip)('sneakpeek -t tcptracer over ssh', () => {
+  it('sets up every container with one ssh session per node', () => {
+    const mark = sshd.mark();
+    const r = run(['--backend', 'bpftrace', '--pods-file', path.join(tmp, 'pods.json')], 'tcptracer');
+    expect(r.stderr).toBe('3 ok, 0 failed\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
+      where.map(([k, node]) => `${node},${ids[k]} tcptracer@${ids[k]}.service started ${logOf('tcptracer', ids[k]!)} ${inodeOf(C[k])} ${mapOf(ids[k]!)} created`).sort(),
+    );
+    for (const [k] of where) expect(sd.systemctl('is-active', `tcptracer@${ids[k]}.service`).stdout.trim()).toBe('active');
+    expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [NODE2]: 1, [NODE3]: 1 });
+  });
+
+  it('tears everything down with one ssh session per node', () => {
+    const mark = sshd.mark();
+    const r = run(['--stop', '--purge', '--pods-file', path.join(tmp, 'pods.json')], 'tcptracer');
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('3 ok, 0 failed');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
+      where.map(([k, node]) => `${node},${ids[k]} tcptracer@${ids[k]}.service stopped ${mapOf(ids[k]!)} removed`).sort(),
+    );
+    expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [NODE2]: 1, [NODE3]: 1 });
+    for (const id of Object.values(ids)) expect(existsSync(mapOf(id))).toBe(false);
+    expect(existsSync(path.join(sd.unitDir, 'tcptracer@.service'))).toBe(false);
+  });
+});
+
+describe.skipIf(skip)('sneakpeek -t fswatch over ssh', () => {
+  it('sets up every container with one ssh session per node', () => {
+    const mark = sshd.mark();
+    const r = run(['--pods-file', path.join(tmp, 'pods.json')], 'fswatch');
+    expect(r.stderr).toBe('3 ok, 0 failed\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
+      where.map(([k, node]) => `${node},${ids[k]} fswatch@${ids[k]}.service started ${logOf('fswatch', ids[k]!)}`).sort(),
+    );
+    for (const [k] of where) expect(sd.systemctl('is-active', `fswatch@${ids[k]}.service`).stdout.trim()).toBe('active');
+    expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [NODE2]: 1, [NODE3]: 1 });
+  });
+
+  it('tears everything down with one ssh session per node', () => {
+    const mark = sshd.mark();
+    const r = run(['--stop', '--purge', '--pods-file', path.join(tmp, 'pods.json')], 'fswatch');
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('3 ok, 0 failed');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(where.map(([k, node]) => `${node},${ids[k]} fswatch@${ids[k]}.service stopped`).sort());
+    expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [NODE2]: 1, [NODE3]: 1 });
+    expect(existsSync(path.join(sd.unitDir, 'fswatch@.service'))).toBe(false);
     expect(existsSync(path.join(sd.dir, 'env'))).toBe(false);
   });
 });
