@@ -1,6 +1,6 @@
 // `crictl inspect` JSON (containerd, CRI-O) → the same container facts docker inspect gives.
 // crictl has no GraphDriver: the node script finds the overlay layers in the container's
-// /proc/PID/mountinfo and sends them with the JSON (FACTS KEY DRIVER UPPER LOWER MERGED JSON).
+// /proc/PID/mountinfo and sends them with the JSON (FACTS KEY DRIVER UPPER LOWER MERGED ID JSON).
 import { OpError } from './errors.ts';
 import type { ContainerFacts } from './inspect.ts';
 

@@ -11,7 +11,7 @@ import type { Config } from './config.ts';
 import { shQuote } from './quote.ts';
 
 const FACTS_FORMAT =
-  '{{.GraphDriver.Name}}{{"\\t"}}{{.GraphDriver.Data.UpperDir}}{{"\\t"}}{{.GraphDriver.Data.LowerDir}}{{"\\t"}}{{.GraphDriver.Data.MergedDir}}{{"\\t"}}{{json .}}';
+  '{{.GraphDriver.Name}}{{"\\t"}}{{.GraphDriver.Data.UpperDir}}{{"\\t"}}{{.GraphDriver.Data.LowerDir}}{{"\\t"}}{{.GraphDriver.Data.MergedDir}}{{"\\t"}}{{.Id}}{{"\\t"}}{{json .}}';
 
 /** Functions the crictl variants share; defined with each (a redefinition is harmless). */
 export const CRICTL_HELPERS = `sp_crictl() { # NAME: crictl inspect → $out; $sp_id $sp_pid $sp_state picked from its JSON
@@ -40,8 +40,8 @@ const CRICTL_RUNNING = `if [ "$sp_state" != CONTAINER_RUNNING ]; then rec ERR "$
   case $sp_pid in ''|0|*[!0-9]*) rec ERR "$1" "container $2 has no main process (pid '$sp_pid')"; return 1 ;; esac`;
 
 /**
- * sp_inspect KEY NAME → `FACTS KEY DRIVER UPPER LOWER MERGED JSON`; sets $sp_driver,
- * $sp_upper, $sp_lower, $sp_merged for the steps after it.
+ * sp_inspect KEY NAME → `FACTS KEY DRIVER UPPER LOWER MERGED ID JSON`; sets $sp_driver,
+ * $sp_upper, $sp_lower, $sp_merged and $sp_id (full container id) for the steps after it.
  */
 export function inspectFn(cfg: Config): string {
   if (cfg.engine === 'crictl')
@@ -52,7 +52,7 @@ sp_inspect() { # KEY NAME (crictl: FACTS KEY overlay UPPER LOWER MERGED CRICTL-J
   if ! sp_overlay_dirs "/proc/$sp_pid/mountinfo"; then rec ERR "$1" "container $2: its root (/proc/$sp_pid/mountinfo) is not an overlay mount"; return 1; fi
   sp_merged=$(sp_mountpoint_of /proc/1/mountinfo "$sp_upper")
   [ -n "$sp_merged" ] || sp_merged=/proc/$sp_pid/root
-  rec FACTS "$1" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged" "$out"
+  rec FACTS "$1" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged" "$sp_id" "$out"
 }`;
   return `sp_inspect() { # KEY NAME
   if ! sp_q ${shQuote(cfg.paths[cfg.engine])} inspect --type container --format ${shQuote(FACTS_FORMAT)} -- "$2"; then
@@ -62,6 +62,7 @@ sp_inspect() { # KEY NAME (crictl: FACTS KEY overlay UPPER LOWER MERGED CRICTL-J
   sp_upper=$(printf '%s\\n' "$out" | head -n1 | cut -f2)
   sp_lower=$(printf '%s\\n' "$out" | head -n1 | cut -f3)
   sp_merged=$(printf '%s\\n' "$out" | head -n1 | cut -f4)
+  sp_id=$(printf '%s\\n' "$out" | head -n1 | cut -f5)
   printf 'FACTS\\t%s\\t%s\\0' "$1" "$out"
 }`;
 }
@@ -101,7 +102,8 @@ sp_ns() { # KEY NAME (crictl: .info.pid)
 }
 
 /**
- * sp_cid KEY NAME → $sp_cid: the container's 12-hex-char id (unit instance ids). When the
+ * sp_cid KEY NAME → $sp_cid: the container's 12-hex-char id (unit instance ids); also defines
+ * sp_short KEY ID, the same from an id already known (after sp_inspect: "$sp_id"). When the
  * engine no longer knows NAME (container removed) and NAME itself is an id of 12+ hex
  * characters, its first 12 are taken, so teardown still finds the instance. Else ERR, 1.
  */
@@ -109,18 +111,22 @@ export function cidFn(cfg: Config): string {
   const query =
     cfg.engine === 'crictl'
       ? `if sp_crictl "$2"; then
-    sp_cid=$(printf '%s' "$sp_id" | cut -c1-12)`
+    sp_cid=$sp_id`
       : `if sp_q ${shQuote(cfg.paths[cfg.engine])} inspect --type container --format '{{.Id}}' -- "$2"; then
-    sp_cid=$(printf '%s\\n' "$out" | head -n1 | cut -c1-12)`;
+    sp_cid=$(printf '%s\\n' "$out" | head -n1)`;
   return `${cfg.engine === 'crictl' ? `${crictlHelpers(cfg)}\n` : ''}sp_cid() { # KEY NAME
   ${query}
   else
     [ -n "$out" ] || out=$(sp_err) # docker's reason is on stderr; sp_crictl already put it in $out
     case $2 in *[!0-9a-f]*|'') rec ERR "$1" "$(lastline "$out")"; return 1 ;; esac
     if [ \${#2} -lt 12 ]; then rec ERR "$1" "$(lastline "$out")"; return 1; fi
-    sp_cid=$(printf '%s' "$2" | cut -c1-12)
+    sp_cid=$2
   fi
-  case $sp_cid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id for $2: '$sp_cid'"; return 1 ;; esac
-  if [ \${#sp_cid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id for $2: '$sp_cid'"; return 1; fi
+  sp_short "$1" "$sp_cid"
+}
+sp_short() { # KEY ID → $sp_cid: ID's first 12 characters, which must be hex (a unit instance id)
+  sp_cid=$(printf '%s' "$2" | cut -c1-12)
+  case $sp_cid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id: '$2'"; return 1 ;; esac
+  if [ \${#sp_cid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id: '$2'"; return 1; fi
 }`;
 }

@@ -98,7 +98,7 @@ export class FilesConsumer {
       return;
     }
     const tag = rec.slice(0, rec.indexOf('\t'));
-    const f = splitFields(rec, tag === 'R' ? 6 : tag === 'FACTS' ? 7 : 4);
+    const f = splitFields(rec, tag === 'R' ? 6 : tag === 'FACTS' ? 8 : 4);
     const s = this.states.get(Number(f[1]));
     if (!s) return;
     if (s.error) return;
@@ -117,7 +117,7 @@ export class FilesConsumer {
         break;
       case 'FACTS':
         try {
-          const doc = JSON.parse(utf8(f[6]!)) as Record<string, unknown>;
+          const doc = JSON.parse(utf8(f[7]!)) as Record<string, unknown>;
           // crictl: the node found the layers in mountinfo and sent them as fields 2-5.
           s.target.facts = isCrictlInspect(doc) ? crictlFacts(doc, f.slice(2, 6).map(utf8), s.target.name) : factsOf(doc, s.target.name);
         } catch (err) {

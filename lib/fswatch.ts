@@ -117,9 +117,9 @@ export const WATCH_FN = `sp_fswatch_dirs() { # KEY MAX
 /** Node-level: the inotify limits, once per node script. */
 export const INOTIFY_STEP = `rec INOTIFY - "$(cat /proc/sys/fs/inotify/max_user_watches 2>/dev/null)" "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null)"`;
 
-/** Step: find container NAME's id, UpperDir and image dirs (sp_inspect, sp_cid must be defined). */
+/** Step: find container NAME's id, UpperDir and image dirs with one inspect (sp_inspect, sp_short must be defined). */
 export function watchStep(key: number, name: string, imageDirs: number): string {
-  return `sp_inspect ${key} ${shQuote(name)} && sp_cid ${key} ${shQuote(name)} && sp_fswatch_dirs ${key} ${imageDirs}`;
+  return `sp_inspect ${key} ${shQuote(name)} && sp_short ${key} "$sp_id" && sp_fswatch_dirs ${key} ${imageDirs}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // (find, stat, getfattr, sort — no Node.js there); lib/changes.ts computes the diff here.
 //
 // Records, all for container KEY (a small integer chosen by the operator side):
-//   FACTS KEY DRIVER UPPER LOWER MERGED JSON   engine inspect, one per container
+//   FACTS KEY DRIVER UPPER LOWER MERGED ID JSON   engine inspect, one per container
 //   X KEY LAYER TEXT      getfattr -d dump of layer LAYER (0 = UpperDir, 1.. = LowerDir order)
 //   R KEY LAYER MAJ MIN ./PATH   device numbers (hex) of char/block devices
 //   F KEY LAYER TYPE MODE UID GID SIZE MTIME PATH   one entry; PATH relative, '' = the layer root

@@ -117,7 +117,7 @@ describe('node side: sp_ns / sp_cid / sp_inspect with crictl', () => {
   it('a crictl FACTS record becomes the facts -t files works from', () => {
     const json = fixture('containerd-inspect.json');
     const consumer = new FilesConsumer([{ key: 2, name: 'x' }], { chroot: true, json: false, nul: false, all: false }, { line: () => {}, warn: () => {} });
-    consumer.record(['FACTS', '2', 'overlay', '/up', '/l1:/l2', '/merged', json].join('\t'));
+    consumer.record(['FACTS', '2', 'overlay', '/up', '/l1:/l2', '/merged', 'f'.repeat(64), json].join('\t'));
     consumer.record('DONE\t2');
     const [r] = consumer.finish();
     expect(r!.error).toBeUndefined();

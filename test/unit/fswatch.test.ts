@@ -112,6 +112,13 @@ describe('fswatchScript', () => {
     expect(s.match(/out=\$\(systemctl daemon-reload/g)).toHaveLength(1);
   });
 
+  it('setup asks the engine about each container once (the id comes with the inspect)', () => {
+    const s = fswatchScript([{ node: undefined, name: 'a', key: 0 }, { node: undefined, name: 'b', key: 1 }], DEFAULTS, { stop: false, purge: false });
+    const steps = s.split('\n').filter((l) => /^sp_(inspect|cid|short) \d/.test(l) || / && sp_/.test(l) && !l.startsWith(' '));
+    expect(steps.filter((l) => l.includes('sp_cid '))).toEqual([]);
+    expect(steps.filter((l) => l.startsWith('sp_inspect '))).toHaveLength(2);
+  });
+
   it('teardown with --purge removes the template after the instances', () => {
     const s = fswatchScript([{ node: undefined, name: 'a', key: 0 }], DEFAULTS, { stop: true, purge: true });
     expect(s.indexOf('sp_stop 0 fswatch "$sp_cid" /etc/sneakpeek/fswatch')).toBeGreaterThan(0);
