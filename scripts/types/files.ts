@@ -6,18 +6,13 @@ import { nodeScript } from '../../lib/node-script.ts';
 import { inspectFn } from '../../lib/engine-script.ts';
 import { FILES_DEFS, inspectAndListStep, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
 import { RecordSplitter } from '../../lib/records.ts';
-import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
-import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
+import { runNodeScript } from '../../lib/runner.ts';
+import { engineGroups, type Target } from '../../lib/targets.ts';
 import type { IO } from '../../lib/cli.ts';
+import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
 
-export interface FilesArgs extends OutputOptions {
+export interface FilesArgs extends OutputOptions, BatchArgs {
   type: 'files' | 'merged_dir';
-  dryRun: boolean;
-  verbose: boolean;
-  /** Cluster-wide run: always end with the summary line. */
-  cluster?: boolean;
-  /** Containers discovery already reported as failed (counted in the summary). */
-  failedBefore?: number;
 }
 
 /** The script that lists (or, for merged_dir, only inspects) these containers on one node. */
@@ -39,14 +34,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     for (const t of targets) io.stdout.write(`${t.label ? `${t.label} ` : ''}${t.facts!.mergedDir}\n`);
     return 0;
   }
-  const groups = [...byNode(targets)];
-  if (a.dryRun) {
-    for (const [node, ts] of groups) io.stdout.write(`# node: ${node ?? 'localhost'}\n${filesScript(ts, cfg, a)}\n`);
-    return 0;
-  }
-  let ok = 0;
-  let failed = a.failedBefore ?? 0;
-  await pool(groups, cfg.concurrency, async ([node, ts]) => {
+  return runBatch(targets, (ts) => filesScript(ts, cfg, a), cfg, a, io, async ({ node, targets: ts, script }) => {
     // Lines are batched per chunk of node output: one write, not one per change.
     let batch: string[] = [];
     const flush = (): boolean => {
@@ -60,7 +48,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
       warn: (t, msg) => io.stderr.write(`sneakpeek: warning: ${t.label ?? t.name}: ${msg}\n`),
     });
     const splitter = new RecordSplitter();
-    const run = await runNodeScript({ node, script: filesScript(ts, cfg, a) }, cfg, {
+    const run = await runNodeScript({ node, script }, cfg, {
       onStdout: (chunk) => {
         splitter.push(chunk, (rec) => consumer.record(rec));
         // Keep memory flat: stop reading the node while stdout's reader catches up.
@@ -68,20 +56,19 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
         return new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
       },
     });
-    const why = run.code === 0 ? undefined : `${node ?? 'localhost'}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
-    const results = consumer.finish(why); // the last directory's lines come out here
+    const results = consumer.finish(nodeFailure(run)); // the last directory's lines come out here
     flush();
+    const tally = { ok: 0, failed: 0 };
     for (const r of results) {
       if (r.error) {
-        failed++;
+        tally.failed++;
         io.stderr.write(`sneakpeek: ${r.target.label ? `${r.target.label}: ` : ''}${r.error}\n`);
       } else {
-        ok++;
+        tally.ok++;
         if (a.type === 'merged_dir') io.stdout.write(`${r.target.label ? `${r.target.label} ` : ''}${r.target.facts?.mergedDir}\n`);
       }
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
+    return tally;
   });
-  if (targets.length > 1 || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
-  return failed ? 1 : 0;
 }

@@ -8,21 +8,16 @@ import { ENV_CONTAINER, ENV_IMAGE_DIRS, ENV_WATCH_DIR, fswatchSpec, INOTIFY_STEP
 import { nodeScript } from '../../lib/node-script.ts';
 import { shQuote } from '../../lib/quote.ts';
 import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
-import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
-import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
+import { runNodeScript } from '../../lib/runner.ts';
+import { engineGroups, type Target } from '../../lib/targets.ts';
 import {
   collectUnitRecords, instanceIdOf, instanceStep, logPath, purgeStep, reloadStep, settleStep, startStep, stopStep, templateStep, unitDefs,
 } from '../../lib/units.ts';
+import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
 
-export interface FswatchArgs {
+export interface FswatchArgs extends BatchArgs {
   stop: boolean;
   purge: boolean;
-  dryRun: boolean;
-  verbose: boolean;
-  /** Cluster-wide run: always end with the summary line. */
-  cluster?: boolean;
-  /** Containers discovery already reported as failed (counted in the summary). */
-  failedBefore?: number;
 }
 
 /** Step: the facts of a container read from an inspect file (-f): no engine call on the node. */
@@ -74,15 +69,8 @@ export function fswatchScript(targets: readonly Target[], cfg: Config, a: Pick<F
 const shown = (t: Target) => t.label ?? t.name;
 
 export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs, io: IO): Promise<number> {
-  const groups = [...byNode(targets)];
-  const scripts = groups.map(([node, ts]) => ({ node, ts, script: fswatchScript(ts, cfg, a) }));
-  if (a.dryRun) {
-    for (const s of scripts) io.stdout.write(`# node: ${s.node ?? 'localhost'}\n${s.script}\n`);
-    return 0;
-  }
-  let ok = 0;
-  let failed = a.failedBefore ?? 0;
-  await pool(scripts, cfg.concurrency, async ({ node, ts, script }) => {
+  let started = 0;
+  const code = await runBatch(targets, (ts) => fswatchScript(ts, cfg, a), cfg, a, io, async ({ node, targets: ts, script }) => {
     const nodeName = node ?? 'localhost';
     const records: string[][] = [];
     const splitter = new RecordSplitter();
@@ -90,7 +78,7 @@ export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs,
       onStdout: (chunk) => splitter.push(chunk, (rec) => records.push(splitFields(rec).map(utf8))),
     });
     const report = collectUnitRecords(records, ts.map((t) => t.key));
-    const why = run.code === 0 ? 'node script ended early' : lastLine(run.stderr) || `node script exited ${run.code}`;
+    const why = nodeFailure(run) ?? `${nodeName}: node script ended early`;
 
     // Node-level notes: inotify limits (setup), template states, warnings.
     if (!a.stop) {
@@ -103,15 +91,16 @@ export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs,
     for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${w}\n`);
     if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${file} ${state}\n`);
 
+    const tally = { ok: 0, failed: 0 };
     for (const t of ts) {
       const o = report.outcomes.get(t.key)!;
       for (const w of o.warnings) io.stderr.write(`sneakpeek: warning: ${shown(t)}: ${w}\n`);
       if (o.error || !o.unit) {
-        failed++;
-        io.stderr.write(`sneakpeek: ${shown(t)}: ${o.error ?? `${nodeName}: ${why}`}\n`);
+        tally.failed++;
+        io.stderr.write(`sneakpeek: ${shown(t)}: ${o.error ?? why}\n`);
         continue;
       }
-      ok++;
+      tally.ok++;
       const id = /@([0-9a-f]{12})\.service$/.exec(o.unit)?.[1];
       const where = a.stop ? '' : ` ${cfg.log.target === 'file' && id ? logPath(cfg, TOOL, id) : 'journal'}`;
       io.stdout.write(`${shown(t)} ${o.unit} ${o.action}${where}\n`);
@@ -119,13 +108,14 @@ export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs,
       if (a.verbose && watch) io.stderr.write(`sneakpeek: ${shown(t)}: watching ${watch[0]} (${watch[1]} directories now, ${watch[2]} image directories as extra roots)\n`);
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
+    started += tally.ok;
+    return tally;
   });
-  if (targets.length > 1 || failed || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
-  if (!a.stop && ok && (io.stderr as NodeJS.WriteStream).isTTY)
+  if (!a.stop && !a.dryRun && started && (io.stderr as NodeJS.WriteStream).isTTY)
     io.stderr.write(
       cfg.log.target === 'file'
         ? `sneakpeek: watching; follow with: tail -F ${cfg.log.dir}/${TOOL}-*.log\n`
         : `sneakpeek: watching; follow with: journalctl -f -u '${TOOL}@*'\n`,
     );
-  return failed ? 1 : 0;
+  return code;
 }

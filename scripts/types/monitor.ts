@@ -7,8 +7,8 @@ import { cidFn, nsFn } from '../../lib/engine-script.ts';
 import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap-script.ts';
 import { nodeScript } from '../../lib/node-script.ts';
 import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
-import { lastLine, pool, runNodeScript } from '../../lib/runner.ts';
-import { byNode, engineGroups, summary, type Target } from '../../lib/targets.ts';
+import { runNodeScript } from '../../lib/runner.ts';
+import { engineGroups, type Target } from '../../lib/targets.ts';
 import { readProgram } from '../../lib/tracer-programs.ts';
 import {
   backendArgv, backendBinary, checkTracerConfig, programPurgeStep, programStep, setupStep, teardownStep, tracerDefs, tracerSpec,
@@ -17,19 +17,14 @@ import {
 import {
   collectUnitRecords, logPath, purgeStep, reloadStep, settleStep, startStep, templateStep, unitDefs, type UnitOutcome,
 } from '../../lib/units.ts';
+import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
 
-export interface MonitorArgs {
+export interface MonitorArgs extends BatchArgs {
   type: MonitorType;
   backend: Backend;
   stop: boolean;
   purge: boolean;
   json: boolean;
-  dryRun: boolean;
-  verbose: boolean;
-  /** Cluster-wide run: always end with the summary line. */
-  cluster?: boolean;
-  /** Containers discovery already reported as failed (counted in the summary). */
-  failedBefore?: number;
 }
 
 /** Engine functions once when the node runs one engine, else again before each engine's containers. */
@@ -139,24 +134,18 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
   const tool = TOOL_OF[a.type];
   checkTracerConfig(cfg, tool, a.backend);
   const program = !a.stop && a.backend === 'bpftrace' ? readProgram(tool) : undefined;
-  const groups = [...byNode(targets)];
   const scriptFor = (ts: Target[]) => (a.stop ? teardownScript(ts, cfg, a) : setupScript(ts, cfg, a, program));
-  if (a.dryRun) {
-    for (const [node, ts] of groups) io.stdout.write(`# node: ${node ?? 'localhost'}\n${scriptFor(ts)}\n`);
-    return 0;
-  }
-  let ok = 0;
-  let failed = a.failedBefore ?? 0;
-  await pool(groups, cfg.concurrency, async ([node, ts]) => {
-    const run = await runNodeScript({ node, script: scriptFor(ts) }, cfg);
+  let started = 0;
+  const code = await runBatch(targets, scriptFor, cfg, a, io, async ({ node, targets: ts, script }) => {
+    const run = await runNodeScript({ node, script }, cfg);
     const records: string[][] = [];
-    const splitter = new RecordSplitter();
-    splitter.push(run.stdout, (rec) => records.push(splitFields(rec)));
+    new RecordSplitter().push(run.stdout, (rec) => records.push(splitFields(rec)));
     const report = collectUnitRecords(records, ts.map((t) => t.key));
     const nodeName = node ?? 'localhost';
     for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${utf8(w)}\n`);
     if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${utf8(file)} ${state}\n`);
-    const why = run.code === 0 ? undefined : `${nodeName}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
+    const why = nodeFailure(run);
+    const tally = { ok: 0, failed: 0 };
     for (const t of ts) {
       const o = report.outcomes.get(t.key);
       let row = a.stop ? teardownRow(t, o) : setupRow(t, o);
@@ -164,20 +153,21 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
       const who = t.label ?? t.name;
       for (const w of row.warnings) io.stderr.write(`sneakpeek: warning: ${who}: ${w}\n`);
       if (row.error) {
-        failed++;
+        tally.failed++;
         io.stderr.write(`sneakpeek: ${who}: ${row.error}\n`);
       } else {
-        ok++;
+        tally.ok++;
         io.stdout.write(formatRow(row, cfg, a));
         if (a.verbose && !a.stop && row.id && row.inode)
           io.stderr.write(`sneakpeek: ${who}: ${row.unit} runs ${unitCommand(cfg, tool, a.backend, row.id.slice(0, 12), row.inode).join(' ')}\n`);
       }
     }
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
+    started += tally.ok;
+    return tally;
   });
-  if (targets.length > 1 || failed || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
-  if (!a.stop && ok && (io.stderr as NodeJS.WriteStream).isTTY) io.stderr.write(`sneakpeek: tracing; follow with: ${followHint(cfg, tool)}\n`);
-  return failed ? 1 : 0;
+  if (!a.stop && !a.dryRun && started && (io.stderr as NodeJS.WriteStream).isTTY) io.stderr.write(`sneakpeek: tracing; follow with: ${followHint(cfg, tool)}\n`);
+  return code;
 }
 
 /** Where the events show up on each node. */
