@@ -1,5 +1,6 @@
 // Integration prerequisites: skip locally with the reason, fail under CI (CI=true).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -27,4 +28,12 @@ export function missing(checks: Record<string, () => boolean>): string | undefin
 }
 
 export const isRoot = () => process.getuid?.() === 0;
+
+/** The eBPF prerequisites, spelled once: pass to missing() (spread). */
+export const EBPF = {
+  'bpftool (apt-get install bpftool)': () => commandWorks('bpftool', ['version']),
+  'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
+  'bpffs on /sys/fs/bpf': () =>
+    spawnSync('stat', ['-f', '-c', '%T', '/sys/fs/bpf'], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
+};
 export const dockerUp = () => commandWorks('docker', ['info']);

@@ -13,16 +13,14 @@ import { mapNameOf } from '../../lib/bpfmap-script.ts';
 import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
 import { ROOT, runTool, TSX, type Run } from '../helpers/cli.ts';
 import { cleanupContainers, docker, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
-import { commandWorks, dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+import { dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
 import { startPrivateSystemd, systemdAvailable, type PrivateSystemd } from '../helpers/systemd.ts';
 
 const BPFFS = '/sys/fs/bpf';
 const skip = missing({
   root: isRoot,
   docker: dockerUp,
-  'bpftool (apt-get install bpftool)': () => commandWorks('bpftool', ['version']),
-  'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
-  'bpffs on /sys/fs/bpf': () => spawnSync('stat', ['-f', '-c', '%T', BPFFS], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
+  ...EBPF,
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
 });
 

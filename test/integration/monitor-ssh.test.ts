@@ -2,7 +2,7 @@
 // (test/helpers/sshd.ts), pods from a saved pod list, a private systemd (its systemctl shim
 // first on the sessions' PATH through sshd's SetEnv). Proves ONE ssh session per node per
 // command, setup and teardown.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
 import { runTool } from '../helpers/cli.ts';
 import { cleanupContainers, docker, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
 import { pod } from '../helpers/kube.ts';
-import { commandWorks, dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+import { dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
 import { sshdInstalled, startSshd, type Sshd } from '../helpers/sshd.ts';
 import { startPrivateSystemd, systemdAvailable, type PrivateSystemd } from '../helpers/systemd.ts';
 
@@ -19,9 +19,7 @@ const skip = missing({
   root: isRoot,
   docker: dockerUp,
   'openssh-server': sshdInstalled,
-  'bpftool (apt-get install bpftool)': () => commandWorks('bpftool', ['version']),
-  'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
-  'bpffs on /sys/fs/bpf': () => spawnSync('stat', ['-f', '-c', '%T', '/sys/fs/bpf'], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
+  ...EBPF,
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
   'fswatch (apt-get install fswatch)': () => existsSync('/usr/bin/fswatch'),
 });

@@ -4,7 +4,7 @@
 // is traced end to end; the BCC backend (its python tools cannot run on this kernel: no
 // kprobes, no headers) up to the exact argv its unit runs and the map that argv names:
 // paths.execsnoop/tcptracer are argv printers here.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,16 +16,14 @@ import { renderTemplate } from '../../lib/units.ts';
 import { ROOT, runTool, type Run } from '../helpers/cli.ts';
 import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
 import { pod } from '../helpers/kube.ts';
-import { commandWorks, dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+import { dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
 import { startPrivateSystemd, systemdAvailable, verifyInstance, type PrivateSystemd } from '../helpers/systemd.ts';
 
 const BPFFS = '/sys/fs/bpf';
 const skip = missing({
   root: isRoot,
   docker: dockerUp,
-  'bpftool (apt-get install bpftool)': () => commandWorks('bpftool', ['version']),
-  'bpftrace (apt-get install bpftrace)': () => existsSync('/usr/bin/bpftrace'),
-  'bpffs on /sys/fs/bpf': () => spawnSync('stat', ['-f', '-c', '%T', BPFFS], { encoding: 'utf8' }).stdout.trim() === 'bpf_fs',
+  ...EBPF,
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
 });
 
