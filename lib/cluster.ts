@@ -44,15 +44,18 @@ export const CLUSTER_HELP = `      --namespace NS     pods of namespace NS (defa
   -e, --exclude POD      leave out pod POD (full name, or NAMESPACE/POD; repeatable)
       --running          every running container, ready or not (default: ready and started)`;
 
-/** The parsed args in the shape ClusterArgs wants (yargs camel-cases for us; this just picks). */
-export function clusterArgs(a: {
+/** The discovery options as yargs parses them (camel-cased). */
+export interface ClusterFlags {
   namespace?: string;
   allNamespaces?: boolean;
   selector?: string;
   podsFile?: string;
   exclude?: (string | number)[];
   running?: boolean;
-}): ClusterArgs {
+}
+
+/** The parsed args in the shape ClusterArgs wants (yargs camel-cases for us; this just picks). */
+export function clusterArgs(a: ClusterFlags): ClusterArgs {
   return {
     namespace: a.namespace,
     allNamespaces: a.allNamespaces,

@@ -4,13 +4,13 @@
 //   neither             every container the cluster args select (kubectl or --pods-file),
 //                       labelled NODE,CONTAINERID12; -a NODE keeps that node's only
 import { readAll, readTextFile, type IO } from '../../lib/cli.ts';
-import { clusterArgs, resolveTargets, type ClusterArgs } from '../../lib/cluster.ts';
+import { clusterArgs, resolveTargets, type ClusterArgs, type ClusterFlags } from '../../lib/cluster.ts';
 import type { Config } from '../../lib/config.ts';
 import { UsageError } from '../../lib/errors.ts';
 import { parseInspect } from '../../lib/inspect.ts';
 import { checkContainerName, type Target } from '../../lib/targets.ts';
 
-export interface SelectArgs {
+export interface SelectArgs extends ClusterFlags {
   file?: string;
   name?: string;
   /** Already checked with checkNodeAddress. */
@@ -18,12 +18,6 @@ export interface SelectArgs {
   /** -c was given on the command line: cluster runs use it instead of each pod's runtime. */
   engineForced: boolean;
   verbose: boolean;
-  namespace?: string;
-  allNamespaces?: boolean;
-  selector?: string;
-  podsFile?: string;
-  exclude?: (string | number)[];
-  running?: boolean;
 }
 
 export interface Selection {
