@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pool } from '../lib/runner.ts';
+import { pool } from '../lib/io/runner.ts';
 import { runToolAsync } from '../test/helpers/cli.ts';
 import { dockerTry, ensureBusyboxImage } from '../test/helpers/docker.ts';
 import { pod, startKube } from '../test/helpers/kube.ts';

@@ -1,5 +1,5 @@
-// Cluster discovery shared by every tool: kubectl (through the runner) or a saved pods file
-// → containers (lib/pods.ts) → targets, one per container, grouped later by node.
+// The cluster discovery options every tool shares, the kubectl command they make, and pod
+// containers → targets (pure; lib/io/discover.ts runs kubectl or reads the pods file).
 //
 // Tools add the options with `clusterOptions(yargs)` and call `resolveTargets(...)` when no
 // -n/-f names a single container:
@@ -7,11 +7,10 @@
 // The engine on each node follows the pod's runtime (docker:// → docker, containerd:// and
 // cri-o:// → crictl) unless -c ENGINE forces one.
 import type { Argv } from 'yargs';
-import { readAll, readTextFile, type IO } from './cli.ts';
 import type { Config, Engine } from './config.ts';
-import { OpError, UsageError } from './errors.ts';
-import { checkNamespace, checkPodExclusion, checkSelector, parsePodsJson, podContainers, type PodContainer, type PodsResult } from './pods.ts';
-import { lastLine, runCommand } from './runner.ts';
+import { UsageError } from './errors.ts';
+import { checkNamespace, checkPodExclusion, checkSelector, type PodContainer } from './pods.ts';
+import { lastLine, runCommand } from './io/runner.ts';
 import { checkNodeAddress } from './targets.ts';
 import type { Target } from './targets.ts';
 
@@ -83,27 +82,6 @@ export function kubectlArgv(cfg: Config, a: ClusterArgs): string[] {
   return argv;
 }
 
-/** The pods to look at: kubectl's answer, or the saved file (filtered here the way kubectl would). */
-export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise<PodsResult> {
-  checkClusterArgs(a);
-  const filter = { exclude: a.exclude, running: a.running };
-  if (a.podsFile !== undefined) {
-    const source = a.podsFile === '-' ? 'stdin' : a.podsFile;
-    const text = a.podsFile === '-' ? (await readAll(io.stdin)).toString('utf8') : readTextFile(a.podsFile);
-    const ns = a.allNamespaces ? undefined : a.namespace;
-    return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
-  }
-  const argv = kubectlArgv(cfg, a);
-  const r = await runCommand(argv, undefined, { ...process.env, ...io.env });
-  if (r.code === 127) throw new OpError(`${argv[0]}: not found (set paths.kubectl in the config)`);
-  if (r.code !== 0) throw new OpError(`kubectl get pods failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
-  try {
-    return podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter);
-  } catch (err) {
-    // kubectl answered with something else (a proxy's page, the wrong binary): the operation failed.
-    throw err instanceof UsageError ? new OpError(err.message) : err;
-  }
-}
 
 const RUNTIME_ENGINES: Record<string, Engine> = { docker: 'docker', containerd: 'crictl', 'cri-o': 'crictl' };
 
@@ -122,27 +100,4 @@ export function podTargets(containers: readonly PodContainer[], cfg: Config, eng
     engine: engineFor(c.runtime, cfg, engineForced),
     meta: { pod: c.pod, namespace: c.namespace, container: c.container, node: c.nodeName, nodeIP: c.nodeIP, id: c.id },
   }));
-}
-
-export interface ResolveOptions {
-  /** -c ENGINE was given: use it on every node instead of the pod's runtime. */
-  engineForced: boolean;
-  /** Only this node's containers (-a NODE without -n). */
-  node?: string;
-}
-
-export interface Resolved {
-  targets: Target[];
-  /** Values that cannot be valid (a bad hostIP or container id in the pod list): one line each. */
-  problems: string[];
-  /** Pods and containers left out, and why (for -v). */
-  skipped: string[];
-}
-
-/** Every container the cluster args select, as targets; the caller reports problems and skips. */
-export async function resolveTargets(cfg: Config, a: ClusterArgs, io: IO, o: ResolveOptions): Promise<Resolved> {
-  const found = await discoverPods(cfg, a, io);
-  let containers = found.containers;
-  if (o.node !== undefined) containers = containers.filter((c) => c.nodeIP === o.node || c.nodeName === o.node);
-  return { targets: podTargets(containers, cfg, o.engineForced), problems: found.problems, skipped: found.skipped };
 }

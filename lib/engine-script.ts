@@ -1,5 +1,5 @@
 // Node-side sh functions that ask the container engine (docker, podman, crictl) about one
-// container. Each writes records (lib/records.ts) and returns 1 after an ERR record when the
+// container. Each writes records (lib/wire.ts) and returns 1 after an ERR record when the
 // container is unknown or not usable (sp_inspect reports a non-overlay driver through its
 // FACTS record; the operator side names it). Engine stderr never mixes into what is parsed.
 //

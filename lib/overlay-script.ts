@@ -1,5 +1,5 @@
 // Node-side sh for `-t files` / `-t merged_dir`: the node only lists its overlay layers
-// (find, stat, getfattr, sort — no Node.js there); lib/changes.ts computes the diff here.
+// (find, stat, getfattr, sort — no Node.js there); lib/diff.ts computes the diff here.
 //
 // Records, all for container KEY (a small integer chosen by the operator side):
 //   FACTS KEY DRIVER UPPER LOWER MERGED ID JSON   engine inspect, one per container

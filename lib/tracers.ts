@@ -12,14 +12,14 @@
 // instance can switch backend without any other change. execsnoop@<ID> and tcptracer@<ID>
 // of one container share the map; teardown of one keeps it while the other is configured.
 //
-// Records (besides those of lib/units.ts and lib/bpfmap-script.ts):
+// Records (besides those of lib/units.ts and lib/bpfmap.ts):
 //   NS KEY ID PID INODE        (lib/engine-script.ts sp_ns)
 //   ERR KEY MESSAGE            also before anything is done for a container when the template
 //                              (or program) step failed: no map is pinned then
 //   PROG - FILE STATE          a bpftrace program: created | updated | unchanged | removed
 import type { Backend, Config } from './config.ts';
 import { UsageError } from './errors.ts';
-import { mapDefs, mapStep, unmapStep } from './bpfmap-script.ts';
+import { mapDefs, mapStep, unmapStep } from './bpfmap.ts';
 import { shQuote } from './quote.ts';
 import { checkInstanceId, checkUnitPath, envDirOf, instanceStep, stopStep, templatePath, trim, type EnvRef, type UnitSpec } from './units.ts';
 

@@ -1,6 +1,6 @@
 // systemd template units for the monitoring types (fswatch@, execsnoop@, tcptracer@, …):
 // render a template from config, and the node-side sh that installs, starts and tears down
-// its instances. Pure: strings in, strings out; scripts/types/<type>.ts assembles and runs.
+// its instances. Pure: strings in, strings out; scripts/sneakpeek/<type>.ts assembles and runs.
 //
 // Shape (the same for every tool):
 //   <cfg.unitDir>/<tool>@.service        the template, rendered from config, one per node;
@@ -19,7 +19,7 @@
 //                                       active → `OK KEY UNIT ACTION`, else ERR with its status
 // Teardown: stopStep(key, …) per container, purgeStep(cfg, tool) (templates), reloadStep().
 //
-// Records (lib/records.ts) this machinery writes; KEY `-` is the node itself:
+// Records (lib/wire.ts) this machinery writes; KEY `-` is the node itself:
 //   OK KEY UNIT ACTION          ACTION: started | restarted | running (setup) ·
 //                                       stopped | absent (teardown)
 //   ERR KEY MESSAGE             that container failed; the others go on

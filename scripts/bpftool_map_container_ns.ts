@@ -14,16 +14,17 @@
 //   0 the map holds INODE (and the unit runs) · 1 it could not be done (bpftool missing, bpffs
 //   not mounted, map full, no privilege, the unit did not start) · 2 usage or configuration error
 import path from 'node:path';
-import { cli, guard, isEntry, loadConfig, processIO, runEntry, wantsVerbose, type IO } from '../lib/cli.ts';
+import { cli, wantsVerbose } from '../lib/cli.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { BACKENDS, type Config } from '../lib/config.ts';
-import { checkMapFile, checkMapHolds, mapDefs, mapNameOf, mapStep, parseMapRecord } from '../lib/bpfmap-script.ts';
+import { checkMapFile, checkMapHolds, mapDefs, mapNameOf, mapStep, parseMapRecord } from '../lib/bpfmap.ts';
 import { parseInode } from '../lib/endian.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
 import { nodeScript } from '../lib/node-script.ts';
 import { shQuote } from '../lib/quote.ts';
-import { RecordSplitter, splitFields, utf8 } from '../lib/records.ts';
-import { checkNodeAddress, lastLine, runNodeScript } from '../lib/runner.ts';
-import { readProgram } from '../lib/tracer-programs.ts';
+import { RecordSplitter, splitFields, utf8 } from '../lib/wire.ts';
+import { checkNodeAddress, lastLine, runNodeScript } from '../lib/io/runner.ts';
+import { readProgram } from '../lib/io/node-files.ts';
 import {
   backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, templateOkStep, tracerDefs, tracerSpec, type Tool,
 } from '../lib/tracers.ts';

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isEntry, processIO, runEntry, type IO } from '../lib/cli.ts';
+import { isEntry, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { main as sneakpeek } from './sneakpeek.ts';
 
 function tryRun(cmd: string, args: string[]): boolean {

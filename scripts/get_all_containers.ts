@@ -13,8 +13,10 @@
 // EXIT CODES
 //   0 done · 1 kubectl failed, or a pod carried a value that cannot be valid (the others are
 //   still printed) · 2 usage or configuration error
-import { cli, guard, isEntry, loadConfig, processIO, runEntry, wantsVerbose, type IO } from '../lib/cli.ts';
-import { CLUSTER_HELP, clusterArgs, clusterOptions, discoverPods, engineFor } from '../lib/cluster.ts';
+import { cli, wantsVerbose } from '../lib/cli.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
+import { CLUSTER_HELP, clusterArgs, clusterOptions, engineFor } from '../lib/cluster.ts';
+import { discoverPods } from '../lib/io/discover.ts';
 import { ENGINES } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
 import { containerJson, containerLine } from '../lib/pods.ts';

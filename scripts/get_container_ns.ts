@@ -13,14 +13,15 @@
 // EXIT CODES
 //   0 printed the inode · 1 the node or the container failed (unknown, not running, ssh, sudo)
 //   · 2 usage or configuration error
-import { cli, guard, isEntry, loadConfig, processIO, runEntry, wantsVerbose, type IO } from '../lib/cli.ts';
+import { cli, wantsVerbose } from '../lib/cli.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { ENGINES } from '../lib/config.ts';
 import { nsFn } from '../lib/engine-script.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
 import { nodeScript } from '../lib/node-script.ts';
 import { shQuote } from '../lib/quote.ts';
-import { RecordSplitter, splitFields, utf8 } from '../lib/records.ts';
-import { checkNodeAddress, lastLine, runNodeScript } from '../lib/runner.ts';
+import { RecordSplitter, splitFields, utf8 } from '../lib/wire.ts';
+import { checkNodeAddress, lastLine, runNodeScript } from '../lib/io/runner.ts';
 import { checkContainerName } from '../lib/targets.ts';
 
 export const HELP = `get_container_ns — the mount-namespace inode of a container's main process, on a node.

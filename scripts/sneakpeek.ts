@@ -21,11 +21,12 @@
 //
 // EXIT CODES
 //   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
-import { cli, guard, isEntry, runEntry, loadConfig, processIO, wantsVerbose, type IO } from '../lib/cli.ts';
+import { cli, wantsVerbose } from '../lib/cli.ts';
+import { guard, isEntry, runEntry, loadConfig, processIO, type IO } from '../lib/io/entry.ts';
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import { UsageError } from '../lib/errors.ts';
-import { checkNodeAddress } from '../lib/runner.ts';
-import { selectTargets } from './types/targets.ts';
+import { checkNodeAddress } from '../lib/io/runner.ts';
+import { selectTargets } from './sneakpeek/select.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
 
@@ -164,14 +165,14 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
 
     // Each type loads only what it needs.
     if (args.type === 'fswatch') {
-      const { runFswatch } = await import('./types/fswatch.ts');
+      const { runFswatch } = await import('./sneakpeek/fswatch.ts');
       return runFswatch(sel.targets, cfg, { ...common, stop: args.stop, purge: args.purge }, io);
     }
     if (args.type === 'procmon' || args.type === 'tcptracer') {
-      const { runMonitor } = await import('./types/monitor.ts');
+      const { runMonitor } = await import('./sneakpeek/monitor.ts');
       return runMonitor(sel.targets, cfg, { ...common, type: args.type, backend: cfg.backend, stop: args.stop, purge: args.purge, json: args.json }, io);
     }
-    const { runFiles } = await import('./types/files.ts');
+    const { runFiles } = await import('./sneakpeek/files.ts');
     return runFiles(sel.targets, cfg, { ...common, type: args.type, chroot: args.chroot, all: args.all, json: args.json, nul: args.null }, io);
   });
 }

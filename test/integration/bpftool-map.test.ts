@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapNameOf } from '../../lib/bpfmap-script.ts';
+import { mapNameOf } from '../../lib/bpfmap.ts';
 import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
 import { ROOT, runTool, TSX, type Run } from '../helpers/cli.ts';
 import { cleanupContainers, docker, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable, Writable } from 'node:stream';
-import type { IO } from '../../lib/cli.ts';
+import type { IO } from '../../lib/io/entry.ts';
 import { shQuote } from '../../lib/quote.ts';
 import { main as get_all_containers } from '../../scripts/get_all_containers.ts';
 import { main as get_container_ns } from '../../scripts/get_container_ns.ts';

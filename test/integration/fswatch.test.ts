@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.ts';
-import { fswatchSpec, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch.ts';
+import { fswatchSpec, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch-unit.ts';
 import { renderTemplate } from '../../lib/units.ts';
 import { ROOT, runTool, type Run } from '../helpers/cli.ts';
 import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, exec, runContainer } from '../helpers/docker.ts';

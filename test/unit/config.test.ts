@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, loadConfig } from '../../lib/cli.ts';
+import { DEFAULT_CONFIG, loadConfig } from '../../lib/io/entry.ts';
 import { DEFAULTS, ENV_KEYS, parseConfig, resolveConfig, setKey } from '../../lib/config.ts';
 import { UsageError } from '../../lib/errors.ts';
 

@@ -8,10 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
 import { crictlFacts, crictlStatus, isCrictlInspect } from '../../lib/crictl.ts';
 import { CRICTL_HELPERS, cidFn, inspectFn, nsFn } from '../../lib/engine-script.ts';
-import { FilesConsumer } from '../../lib/files.ts';
+import { FilesConsumer } from '../../lib/diff-stream.ts';
 import { nodeScript } from '../../lib/node-script.ts';
 import { shQuote } from '../../lib/quote.ts';
-import { RecordSplitter, splitFields } from '../../lib/records.ts';
+import { RecordSplitter, splitFields } from '../../lib/wire.ts';
 
 const FIX = path.resolve(import.meta.dirname, '../fixtures/crictl');
 const fixture = (name: string) => readFileSync(path.join(FIX, name), 'utf8');

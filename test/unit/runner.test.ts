@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
-import { checkNodeAddress, nodeCommand, pool, runNodeScript } from '../../lib/runner.ts';
+import { checkNodeAddress, nodeCommand, pool, runNodeScript } from '../../lib/io/runner.ts';
 
 const cfg = (over: Partial<Config['ssh']> = {}, sudo = true): Config => ({ ...structuredClone(DEFAULTS), sudo, ssh: { ...DEFAULTS.ssh, ...over } });
 const SSH = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3'];

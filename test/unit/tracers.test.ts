@@ -3,16 +3,16 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mapNameOf } from '../../lib/bpfmap-script.ts';
+import { mapNameOf } from '../../lib/bpfmap.ts';
 import { DEFAULTS, parseConfig, type Config } from '../../lib/config.ts';
 import { nodeScript } from '../../lib/node-script.ts';
-import { RecordSplitter, splitFields } from '../../lib/records.ts';
-import { readProgram } from '../../lib/tracer-programs.ts';
+import { RecordSplitter, splitFields } from '../../lib/wire.ts';
+import { readProgram } from '../../lib/io/node-files.ts';
 import {
   backendArgv, checkTracerConfig, launcher, mapFileOf, programPath, programStep, setupStep, teardownStep, tracerDefs, tracerSpec, type Tool,
 } from '../../lib/tracers.ts';
 import { renderTemplate } from '../../lib/units.ts';
-import { setupRow, setupScript, teardownRow, teardownScript } from '../../scripts/types/monitor.ts';
+import { setupRow, setupScript, teardownRow, teardownScript } from '../../scripts/sneakpeek/monitor.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const cfgOf = (yaml: string): Config => parseConfig(yaml, 'test config');

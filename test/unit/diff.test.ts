@@ -1,6 +1,6 @@
 // The diff engine over synthetic layer listings: docker's naive-diff rules, case by case.
 import { describe, expect, it } from 'vitest';
-import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/changes.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/diff.ts';
 
 type Spec = string; // "f 644 size mtime" | "d 755" | "c 0 rdev" | "l 777 size" ... fields: type mode [size] [mtime] [uid] [gid]
 interface Layers {

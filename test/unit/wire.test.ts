@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
+import { RecordSplitter, splitFields, utf8 } from '../../lib/wire.ts';
 
 describe('RecordSplitter', () => {
   it.each([

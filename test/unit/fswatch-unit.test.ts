@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, parseConfig, type Config } from '../../lib/config.ts';
-import { FSWATCH_EVENTS, fswatchSpec, inotifyWarnings, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch.ts';
+import { FSWATCH_EVENTS, fswatchSpec, inotifyWarnings, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch-unit.ts';
 import { renderTemplate } from '../../lib/units.ts';
-import { fswatchScript } from '../../scripts/types/fswatch.ts';
+import { fswatchScript } from '../../scripts/sneakpeek/fswatch.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const cfgOf = (yaml: string): Config => parseConfig(yaml, 'test config');

@@ -2,10 +2,10 @@
 // over OpenSSH (`ssh … sh -s`, script on stdin): one process, one session per node.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { checkSshOption, checkSshUser, type Config } from './config.ts';
-import { oneLine } from './errors.ts';
-import { checkNodeAddress } from './targets.ts';
-import { shQuote } from './quote.ts';
+import { checkSshOption, checkSshUser, type Config } from '../config.ts';
+import { oneLine } from '../errors.ts';
+import { checkNodeAddress } from '../targets.ts';
+import { shQuote } from '../quote.ts';
 
 export { checkNodeAddress };
 

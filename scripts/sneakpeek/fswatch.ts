@@ -1,19 +1,19 @@
 // sneakpeek -t fswatch [--stop [--purge]]: one node script per node installs fswatch@.service
 // (if missing or changed), writes each container's env file, reloads systemd once, starts
 // every instance, and reports one line per container. --stop tears the instances down.
-import type { IO } from '../../lib/cli.ts';
+import type { IO } from '../../lib/io/entry.ts';
 import type { Config } from '../../lib/config.ts';
 import { cidFn, inspectFn } from '../../lib/engine-script.ts';
-import { ENV_CONTAINER, ENV_IMAGE_DIRS, ENV_WATCH_DIR, fswatchSpec, INOTIFY_STEP, inotifyWarnings, TOOL, WATCH_FN, watchStep } from '../../lib/fswatch.ts';
+import { ENV_CONTAINER, ENV_IMAGE_DIRS, ENV_WATCH_DIR, fswatchSpec, INOTIFY_STEP, inotifyWarnings, TOOL, WATCH_FN, watchStep } from '../../lib/fswatch-unit.ts';
 import { nodeScript } from '../../lib/node-script.ts';
 import { shQuote } from '../../lib/quote.ts';
-import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
-import { runNodeScript } from '../../lib/runner.ts';
+import { RecordSplitter, splitFields, utf8 } from '../../lib/wire.ts';
+import { runNodeScript } from '../../lib/io/runner.ts';
 import { engineGroups, type Target } from '../../lib/targets.ts';
 import {
   collectUnitRecords, instanceIdOf, instanceStep, logPath, purgeStep, reloadStep, settleStep, startStep, stopStep, templateStep, unitDefs,
 } from '../../lib/units.ts';
-import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
+import { nodeFailure, runBatch, type BatchArgs } from '../../lib/io/batch.ts';
 
 export interface FswatchArgs extends BatchArgs {
   stop: boolean;

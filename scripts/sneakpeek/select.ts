@@ -3,8 +3,9 @@
 //   -n NAME [-a NODE]   one container on this host or on NODE
 //   neither             every container the cluster args select (kubectl or --pods-file),
 //                       labelled NODE,CONTAINERID12; -a NODE keeps that node's only
-import { readAll, readTextFile, type IO } from '../../lib/cli.ts';
-import { clusterArgs, resolveTargets, type ClusterArgs, type ClusterFlags } from '../../lib/cluster.ts';
+import { readAll, readTextFile, type IO } from '../../lib/io/entry.ts';
+import { clusterArgs, type ClusterArgs, type ClusterFlags } from '../../lib/cluster.ts';
+import { resolveTargets } from '../../lib/io/discover.ts';
 import type { Config } from '../../lib/config.ts';
 import { UsageError } from '../../lib/errors.ts';
 import { parseInspect } from '../../lib/inspect.ts';

@@ -14,7 +14,7 @@ import type { Config } from './config.ts';
 import { UsageError } from './errors.ts';
 import { hexBytesToInode, parseInode, type ByteOrder } from './endian.ts';
 import { shQuote } from './quote.ts';
-import { utf8 } from './records.ts';
+import { utf8 } from './wire.ts';
 
 /** The kernel's map-name limit: BPF_OBJ_NAME_LEN (16) minus the NUL. */
 export const MAP_NAME_MAX = 15;

@@ -1,10 +1,10 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
-import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './changes.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
 import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
 import { factsOf, type ContainerFacts } from './inspect.ts';
-import { splitFields, utf8 } from './records.ts';
+import { splitFields, utf8 } from './wire.ts';
 
 export interface FilesTarget {
   key: number;

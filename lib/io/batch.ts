@@ -3,10 +3,10 @@
 // then one summary. The rules live here once: a batch (several containers, or any
 // cluster-wide run) ends with `N ok, M failed` on stderr; a single container's failure is
 // its one error line; the exit code is 1 when anything failed.
-import type { IO } from '../../lib/cli.ts';
-import type { Config } from '../../lib/config.ts';
-import { lastLine, pool, type NodeRun } from '../../lib/runner.ts';
-import { byNode, summary, type Target } from '../../lib/targets.ts';
+import type { IO } from './entry.ts';
+import type { Config } from '../config.ts';
+import { lastLine, pool, type NodeRun } from './runner.ts';
+import { byNode, summary, type Target } from '../targets.ts';
 
 export interface BatchArgs {
   dryRun: boolean;

@@ -3,8 +3,8 @@
 // lib/tracers.ts, which stays pure.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from './cli.ts';
-import type { Tool } from './tracers.ts';
+import { REPO_ROOT } from './entry.ts';
+import type { Tool } from '../tracers.ts';
 
 /** The text of tracers/<tool>.bt. */
 export function readProgram(tool: Tool): string {

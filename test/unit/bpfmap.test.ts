@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { checkMapFile, checkMapHolds, mapNameOf, mapStep, parseMapRecord, unmapStep, MAP_NAME_MAX } from '../../lib/bpfmap-script.ts';
+import { checkMapFile, checkMapHolds, mapNameOf, mapStep, parseMapRecord, unmapStep, MAP_NAME_MAX } from '../../lib/bpfmap.ts';
 import { DEFAULTS } from '../../lib/config.ts';
 import { hostOrder, inodeToKeyHex, U64_MAX } from '../../lib/endian.ts';
 import { nodeScript } from '../../lib/node-script.ts';
-import { mapDefs } from '../../lib/bpfmap-script.ts';
+import { mapDefs } from '../../lib/bpfmap.ts';
 import { shQuote } from '../../lib/quote.ts';
 
 /** Run sp_mapkey in a real shell; "KEY|ORDER" or "refused". */

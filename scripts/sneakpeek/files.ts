@@ -1,15 +1,15 @@
 // sneakpeek -t files / -t merged_dir: plan one script per node, stream its records through
-// lib/files.ts, print lines as they come.
+// lib/diff-stream.ts, print lines as they come.
 import type { Config } from '../../lib/config.ts';
-import { FilesConsumer, type OutputOptions } from '../../lib/files.ts';
+import { FilesConsumer, type OutputOptions } from '../../lib/diff-stream.ts';
 import { nodeScript } from '../../lib/node-script.ts';
 import { inspectFn } from '../../lib/engine-script.ts';
 import { FILES_DEFS, inspectAndListStep, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
-import { RecordSplitter } from '../../lib/records.ts';
-import { runNodeScript } from '../../lib/runner.ts';
+import { RecordSplitter } from '../../lib/wire.ts';
+import { runNodeScript } from '../../lib/io/runner.ts';
 import { engineGroups, type Target } from '../../lib/targets.ts';
-import type { IO } from '../../lib/cli.ts';
-import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
+import type { IO } from '../../lib/io/entry.ts';
+import { nodeFailure, runBatch, type BatchArgs } from '../../lib/io/batch.ts';
 
 export interface FilesArgs extends OutputOptions, BatchArgs {
   type: 'files' | 'merged_dir';

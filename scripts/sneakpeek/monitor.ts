@@ -1,15 +1,15 @@
 // sneakpeek -t procmon / -t tcptracer: per node ONE script that finds each container's mount
 // namespace, fills its pinned map, installs the template (and bpftrace program) if missing or
 // changed, reloads once, and starts the instances; `--stop [--purge]` undoes it.
-import type { IO } from '../../lib/cli.ts';
+import type { IO } from '../../lib/io/entry.ts';
 import type { Backend, Config } from '../../lib/config.ts';
 import { cidFn, nsFn } from '../../lib/engine-script.ts';
-import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap-script.ts';
+import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap.ts';
 import { nodeScript } from '../../lib/node-script.ts';
-import { RecordSplitter, splitFields, utf8 } from '../../lib/records.ts';
-import { runNodeScript } from '../../lib/runner.ts';
+import { RecordSplitter, splitFields, utf8 } from '../../lib/wire.ts';
+import { runNodeScript } from '../../lib/io/runner.ts';
 import { engineGroups, type Target } from '../../lib/targets.ts';
-import { readProgram } from '../../lib/tracer-programs.ts';
+import { readProgram } from '../../lib/io/node-files.ts';
 import {
   backendArgv, backendBinary, checkTracerConfig, programPurgeStep, programStep, setupStep, teardownStep, tracerDefs, tracerSpec,
   TOOL_OF, type MonitorType, type Tool, mapFileOf,
@@ -17,7 +17,7 @@ import {
 import {
   collectUnitRecords, logPath, purgeStep, reloadStep, settleStep, startStep, templateStep, unitDefs, type UnitOutcome,
 } from '../../lib/units.ts';
-import { nodeFailure, runBatch, type BatchArgs } from './batch.ts';
+import { nodeFailure, runBatch, type BatchArgs } from '../../lib/io/batch.ts';
 
 export interface MonitorArgs extends BatchArgs {
   type: MonitorType;
