@@ -8,7 +8,7 @@
 // Ephemeral (kubectl debug) containers are never listed: they are someone's debug session.
 // Pods without a hostIP (pending, not scheduled) are skipped.
 import { UsageError } from './errors.ts';
-import { checkNodeAddress } from './targets.ts';
+import { isHostIP } from './targets.ts';
 
 export interface PodContainer {
   pod: string;
@@ -188,10 +188,8 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
       out.skipped.push(`${where}: no hostIP (pending or not scheduled)`);
       continue;
     }
-    try {
-      checkNodeAddress(hostIP);
-    } catch {
-      out.problems.push(`${where}: invalid hostIP ${JSON.stringify(hostIP)}: not an address`);
+    if (!isHostIP(hostIP)) {
+      out.problems.push(`${where}: invalid hostIP ${JSON.stringify(hostIP)}: not an IP address`);
       continue;
     }
     const sidecars = new Set(list(spec.initContainers).filter((c) => c.restartPolicy === 'Always').map((c) => str(c.name)));

@@ -95,6 +95,14 @@ describe('podContainers: which containers are listed', () => {
   it.each([
     ['hostIP with a command', { hostIP: '10.0.0.3; touch /tmp/x' }, /invalid hostIP "10.0.0.3; touch \/tmp\/x"/],
     ['hostIP that is an ssh option', { hostIP: '-oProxyCommand=x' }, /invalid hostIP/],
+    // ssh (getaddrinfo → inet_aton) would resolve these, or look them up as host names.
+    ['hostIP 1 (inet_aton reads 0.0.0.1)', { hostIP: '1' }, /invalid hostIP "1": not an IP address/],
+    ['hostIP out of range', { hostIP: '999.999.999.999' }, /invalid hostIP "999\.999\.999\.999": not an IP address/],
+    ['hostIP ::: (not IPv6)', { hostIP: ':::' }, /invalid hostIP ":::": not an IP address/],
+    ['hostIP with leading zeros (octal to inet_aton)', { hostIP: '010.0.0.3' }, /invalid hostIP/],
+    ['hostIP short form 127.1', { hostIP: '127.1' }, /invalid hostIP/],
+    ['hostIP that is a host name', { hostIP: 'node-a.example' }, /invalid hostIP "node-a\.example": not an IP address/],
+    ['hostIP in brackets', { hostIP: '[fd00::3]' }, /invalid hostIP/],
     ['pod name with $(...)', { name: 'p$(touch x)' }, /invalid pod or namespace name/],
     ['container id with backticks', { id: 'docker://abc`touch x`defghijkl' }, /invalid containerID/],
     ['container id without runtime', { id: ID('a') }, /invalid containerID/],
@@ -107,6 +115,14 @@ describe('podContainers: which containers are listed', () => {
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatch(msg);
     expect(r.problems[0]).not.toContain('\n');
+  });
+});
+
+describe('hostIP: an IP address, v4 or v6', () => {
+  it.each(['10.0.0.3', '192.168.255.254', 'fd00::3', '2001:db8::1', '::ffff:10.0.0.3', 'fe80::1%eth0'])('accepts %s', (ip) => {
+    const r = podContainers([pod('p', [{ name: 'a', id: `docker://${ID('a')}` }], { hostIP: ip })]);
+    expect(r.problems).toEqual([]);
+    expect(r.containers.map((c) => c.nodeIP)).toEqual([ip]);
   });
 });
 
