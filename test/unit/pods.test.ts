@@ -118,6 +118,55 @@ describe('podContainers: which containers are listed', () => {
   });
 });
 
+describe('one pod list, one target per container', () => {
+  it('the same container twice (same node, same id) is one container, with a note for -v', () => {
+    const a = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    const r = podContainers([a, structuredClone(a), pod('web-1', [{ name: 'app', id: `docker://${ID('b')}` }])]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa', '10.0.0.3,bbbbbbbbbbbb']);
+    expect(r.skipped).toEqual(['pod default/web-0 container app: listed twice (the same container as pod default/web-0 container app, node 10.0.0.3)']);
+    expect(r.problems).toEqual([]);
+  });
+
+  it('the same id on two nodes is two containers', () => {
+    const r = podContainers([
+      pod('a', [{ name: 'app', id: `docker://${ID('a')}` }], { hostIP: '10.0.0.3' }),
+      pod('b', [{ name: 'app', id: `docker://${ID('a')}` }], { hostIP: '10.0.0.4' }),
+    ]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa', '10.0.0.4,aaaaaaaaaaaa']);
+  });
+
+  it.each([
+    ['a number', 42, 'pod web-0: invalid namespace 42: expected a string, got a number'],
+    ['null', null, 'pod web-0: invalid namespace null: expected a string, got null'],
+    ['an object', { name: 'shop' }, 'pod web-0: invalid namespace {"name":"shop"}: expected a string, got an object'],
+    ['a list', ['shop'], 'pod web-0: invalid namespace ["shop"]: expected a string, got a list'],
+    ['a boolean', true, 'pod web-0: invalid namespace true: expected a string, got a boolean'],
+  ])('a namespace that is %s is a problem for that pod, not `default`', (_l, ns, msg) => {
+    const bad = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    (bad.metadata as Obj).namespace = ns;
+    const r = podContainers([bad, pod('good', [{ name: 'app', id: `docker://${ID('b')}` }])], { namespace: 'default' });
+    expect(r.problems).toEqual([msg]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,bbbbbbbbbbbb']);
+  });
+
+  it('a missing namespace is `default` (a hand-written file)', () => {
+    const p = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    delete (p.metadata as Obj).namespace;
+    expect(podContainers([p]).containers.map((c) => c.namespace)).toEqual(['default']);
+  });
+
+  it.each([
+    ['Service', { kind: 'Service', metadata: { name: 'svc', namespace: 'default' }, spec: {} }, 'Service default/svc: not a Pod'],
+    ['Node (no namespace)', { kind: 'Node', metadata: { name: 'node-a' }, status: { addresses: [] } }, 'Node node-a: not a Pod'],
+    ['odd kind and name', { kind: 'a b', metadata: { name: 'x;y', namespace: 'default' } }, '"a b" default/"x;y": not a Pod'],
+  ])('a %s in a List is skipped as not a Pod, not as a problem', (_l, item, note) => {
+    const r = podContainers([item as Obj, { kind: 'Pod', ...pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]) }]);
+    expect(r.skipped).toEqual([note]);
+    expect(r.problems).toEqual([]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa']);
+  });
+});
+
 describe('hostIP: an IP address, v4 or v6', () => {
   it.each(['10.0.0.3', '192.168.255.254', 'fd00::3', '2001:db8::1', '::ffff:10.0.0.3', 'fe80::1%eth0'])('accepts %s', (ip) => {
     const r = podContainers([pod('p', [{ name: 'a', id: `docker://${ID('a')}` }], { hostIP: ip })]);
