@@ -48,12 +48,26 @@ export function isEntry(importMetaUrl: string): boolean {
   }
 }
 
-/** The guarded bottom of every script: run main, set the exit code; a closed pipe (| head) is not an error. */
+/** What a failed write says in one line: `no space left on device (ENOSPC)`. */
+export function writeError(err: NodeJS.ErrnoException): string {
+  const why = err.message.replace(/^[A-Z0-9]+: /, '').replace(/, (write|writev)$/, '');
+  return err.code && !why.includes(err.code) ? `${why} (${err.code})` : why;
+}
+
+/**
+ * The guarded bottom of every script: run main, set the exit code. A reader that closes early
+ * (`| head -1`: EPIPE) is not an error; any other failed write to stdout (a full disk, EIO)
+ * is one line on stderr and exit 1, never a stack trace.
+ */
 export async function runEntry(main: (argv: string[]) => Promise<number>): Promise<void> {
+  const prog = path.basename(process.argv[1] ?? 'sneakpeek').replace(/\.[cm]?[jt]s$/, '');
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
+    process.stderr.write(`${prog}: cannot write to stdout: ${writeError(err)}\n`);
+    process.exit(1);
   });
+  // stderr that fails too (2>/dev/full) has nowhere to say so: the exit code says it.
+  process.stderr.on('error', () => process.exit(1));
   process.exitCode = await main(process.argv.slice(2));
 }
 
