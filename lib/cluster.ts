@@ -36,10 +36,12 @@ export function clusterOptions<T>(y: Argv<T>) {
 }
 
 /** Help text lines for the options above, for each tool's HELP. */
-export const CLUSTER_HELP = `      --namespace NS     pods of namespace NS (default: kubectl's current namespace)
+export const CLUSTER_HELP = `      --namespace NS     pods of namespace NS (default: kubectl's current namespace; with
+                         --pods-file, every pod in the file)
   -A, --all-namespaces   pods of every namespace
   -l, --selector SEL     only pods matching the label selector (kubectl's -l)
-      --pods-file FILE   read saved \`kubectl get pods -o json\` output from FILE ('-' = stdin); no kubectl
+      --pods-file FILE   read saved \`kubectl get pods -o json\` output from FILE ('-' = stdin); no kubectl:
+                         the file is what you chose to save, listed whole unless --namespace or -l
   -e, --exclude POD      leave out pod POD (full name, or NAMESPACE/POD; repeatable)
       --running          every running container, ready or not (default: ready and started)`;
 

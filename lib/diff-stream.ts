@@ -3,6 +3,7 @@
 import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
 import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
+import { bytesField, utf8Latin1 } from './json-bytes.ts';
 import { factsOf, type ContainerFacts } from './inspect.ts';
 import { splitFields, utf8 } from './wire.ts';
 
@@ -41,10 +42,11 @@ export function formatChange(c: Change | { kind: null; path: string; entry?: Ent
   const end = o.nul ? '\0' : '\n';
   if (o.json) {
     const e = c.entry;
+    // Names are bytes: valid UTF-8 as itself, else U+FFFD text plus pathBytes (see json-bytes.ts).
     const obj: Record<string, unknown> = {
       kind: c.kind,
-      path: utf8(`/${c.path}`),
-      hostPath: utf8(shownPath(c.path, t.facts, false)),
+      ...bytesField('path', `/${c.path}`),
+      ...bytesField('hostPath', shownPath(c.path, t.facts, false)),
     };
     if (e) {
       obj.type = TYPE_NAMES[e.type];
@@ -53,7 +55,8 @@ export function formatChange(c: Change | { kind: null; path: string; entry?: Ent
       obj.mtime = new Date(e.mtimeSec * 1000 + Math.floor(e.mtimeNsec / 1e6)).toISOString();
     }
     if (t.label) Object.assign(obj, { container: t.name, ...t.meta });
-    return JSON.stringify(obj) + end;
+    // The sink writes latin1 (one byte per char): hand it the UTF-8 bytes of the JSON text.
+    return utf8Latin1(JSON.stringify(obj)) + end;
   }
   const line = c.kind ? `${c.kind} ${path}` : path;
   return (t.label ? `${t.label} ${line}` : line) + end;

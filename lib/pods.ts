@@ -6,9 +6,10 @@
 // Init containers: classic ones have exited before the pod runs and never match; sidecar
 // init containers (restartPolicy: Always) are long-running and follow the same rule.
 // Ephemeral (kubectl debug) containers are never listed: they are someone's debug session.
-// Pods without a hostIP (pending, not scheduled) are skipped.
+// Pods without a hostIP (pending, not scheduled) are skipped, and so are items of a List that
+// are not Pods. A container listed twice (same node, same id) is one container.
 import { UsageError } from './errors.ts';
-import { checkNodeAddress } from './targets.ts';
+import { isHostIP } from './targets.ts';
 
 export interface PodContainer {
   pod: string;
@@ -50,6 +51,10 @@ type Obj = { [k: string]: unknown };
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
 const list = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : []);
+
+/** A value from the pod list for a message: plain names as they are, anything else JSON-quoted. */
+const shown = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9._:-]+$/.test(v) ? v : JSON.stringify(v) ?? String(v));
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -166,11 +171,24 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
   const out: PodsResult = { containers: [], problems: [], skipped: [] };
   const exclude = new Set(f.exclude ?? []);
   const reqs = f.selector ? parseSelector(f.selector) : [];
+  // One target per container: the same container listed twice (a pods file put together by
+  // hand, a List of two overlapping queries) would otherwise be set up twice in one run.
+  const seen = new Map<string, string>();
   for (const pod of pods) {
     const meta = isObj(pod.metadata) ? pod.metadata : {};
     const spec = isObj(pod.spec) ? pod.spec : {};
     const status = isObj(pod.status) ? pod.status : {};
+    // `kubectl get pods,svc -o json` mixes kinds in one List; no kind (a trimmed file) is a Pod.
+    if (pod.kind !== undefined && pod.kind !== 'Pod') {
+      const ns = typeof meta.namespace === 'string' && meta.namespace ? `${shown(meta.namespace)}/` : '';
+      out.skipped.push(`${shown(pod.kind)} ${ns}${shown(meta.name)}: not a Pod`);
+      continue;
+    }
     const name = str(meta.name);
+    if (meta.namespace !== undefined && typeof meta.namespace !== 'string') {
+      out.problems.push(`pod ${shown(name)}: invalid namespace ${shown(meta.namespace)}: expected a string, got ${kindOf(meta.namespace)}`);
+      continue;
+    }
     const namespace = str(meta.namespace) || 'default';
     if (!DNS_SUBDOMAIN.test(name) || !DNS_LABEL.test(namespace)) {
       out.problems.push(`pod ${JSON.stringify(`${namespace}/${name}`)}: invalid pod or namespace name`);
@@ -188,10 +206,8 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
       out.skipped.push(`${where}: no hostIP (pending or not scheduled)`);
       continue;
     }
-    try {
-      checkNodeAddress(hostIP);
-    } catch {
-      out.problems.push(`${where}: invalid hostIP ${JSON.stringify(hostIP)}: not an address`);
+    if (!isHostIP(hostIP)) {
+      out.problems.push(`${where}: invalid hostIP ${JSON.stringify(hostIP)}: not an IP address`);
       continue;
     }
     const sidecars = new Set(list(spec.initContainers).filter((c) => c.restartPolicy === 'Always').map((c) => str(c.name)));
@@ -229,6 +245,13 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
         out.problems.push(`${what}: invalid containerID ${JSON.stringify(cid)}: expected RUNTIME://ID`);
         continue;
       }
+      const key = `${hostIP}\n${id}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        out.skipped.push(`${what}: listed twice (the same container as ${first}, node ${hostIP})`);
+        continue;
+      }
+      seen.set(key, what);
       out.containers.push({
         pod: name,
         namespace,

@@ -1,4 +1,5 @@
 // Which containers a command works on, grouped by node: one node script per node.
+import { isIP } from 'node:net';
 import type { Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
 import type { ContainerFacts } from './inspect.ts';
@@ -46,14 +47,29 @@ export function engineGroups<T extends { engine?: Engine }>(targets: readonly T[
 }
 
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV6_RE = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?$/;
+// A zone id after % (fe80::1%eth0): isIP checks the address; the zone must be a plain word.
+const IPV6_ZONE_RE = /^[^%]*(?:%[A-Za-z0-9]+)?$/;
+// No host name ends in an all-numeric label (RFC 1123 2.1); libc's inet_aton reads such a name
+// as an address in its own shorthand ('1' = 0.0.0.1, '127.1', '0x7f.1', octal '010.0.0.1').
+const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$/i;
 
-/** A node address is a hostname, IPv4 or IPv6 literal; anything else (spaces, `-o…`, `$(…)`) is refused. */
+/**
+ * A node address (-a): a host name, an IPv4 address (dotted quad, in range) or an IPv6 literal
+ * (bare or in brackets); anything else (spaces, `-o…`, `$(…)`, `999.1.1.1`, `:::`) is refused.
+ */
 export function checkNodeAddress(node: string): string {
-  const bare = node.startsWith('[') && node.endsWith(']') ? node.slice(1, -1) : node;
-  if (!HOST_RE.test(bare) && !(bare.includes(':') && IPV6_RE.test(bare)))
-    throw new UsageError(`invalid node address ${JSON.stringify(node)}: expected a hostname or IP address`);
+  const bracketed = node.startsWith('[') && node.endsWith(']');
+  const bare = bracketed ? node.slice(1, -1) : node;
+  const ok = bare.includes(':') || bracketed
+    ? isIP(bare) === 6 && IPV6_ZONE_RE.test(bare)
+    : HOST_RE.test(bare) && (!NUMERIC_LAST_LABEL.test(bare) || isIP(bare) === 4);
+  if (!ok) throw new UsageError(`invalid node address ${JSON.stringify(node)}: expected a hostname or IP address`);
   return bare;
+}
+
+/** A pod's status.hostIP: an IP address only (v4 dotted quad or v6 literal), never a name to resolve. */
+export function isHostIP(ip: string): boolean {
+  return isIP(ip) !== 0 && IPV6_ZONE_RE.test(ip);
 }
 
 

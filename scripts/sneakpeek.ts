@@ -71,7 +71,9 @@ OPTIONS
   -c, --engine ENGINE    docker | podman | crictl (config engine)
       --chroot           print container paths (/etc/motd) instead of host paths
       --all              print every path of the merged view (the original's literal output)
-      --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime
+      --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime;
+                         a name that is not UTF-8 has U+FFFD in path and its bytes in pathBytes
+                         (base64; hostPathBytes likewise)
   -0, --null             end lines with NUL instead of newline
       --stop             tear down instead (fswatch, procmon, tcptracer): stop the container's
                          instance, remove its env file; prints NAME UNIT stopped|absent

@@ -5,7 +5,7 @@ import { checkClusterArgs, kubectlArgv, podTargets, type ClusterArgs } from '../
 import { OpError, UsageError } from '../errors.ts';
 import { parsePodsJson, podContainers, type PodsResult } from '../pods.ts';
 import type { Target } from '../targets.ts';
-import { readAll, readTextFile, type IO } from './entry.ts';
+import { INPUT_LIMITS, readAll, readInputFile, type IO } from './entry.ts';
 import { lastLine, runCommand } from './runner.ts';
 
 /** The pods to look at: kubectl's answer, or the saved file (filtered here the way kubectl would). */
@@ -14,7 +14,9 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
   const filter = { exclude: a.exclude, running: a.running };
   if (a.podsFile !== undefined) {
     const source = a.podsFile === '-' ? 'stdin' : a.podsFile;
-    const text = a.podsFile === '-' ? (await readAll(io.stdin)).toString('utf8') : readTextFile(a.podsFile);
+    const text = (a.podsFile === '-'
+      ? await readAll(io.stdin, INPUT_LIMITS.document, '--pods-file - (stdin)')
+      : readInputFile(a.podsFile, INPUT_LIMITS.document, `--pods-file ${a.podsFile}`)).toString('utf8');
     const ns = a.allNamespaces ? undefined : a.namespace;
     return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
   }

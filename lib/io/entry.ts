@@ -1,6 +1,6 @@
 // The edge every script's entry stands on: process streams, the config file, files named on the
 // command line, the exit-code rule, the guarded bottom of a script.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type Config } from '../config.ts';
@@ -22,17 +22,9 @@ export const DEFAULT_CONFIG = path.join(REPO_ROOT, 'sneakpeek.config.yaml');
 export function loadConfig(configPath: string | undefined, env: IO['env'], flags: Record<string, string | undefined> = {}): Config {
   const explicit = configPath ?? (env.SNEAKPEEK_CONFIG || undefined);
   const file = explicit ?? DEFAULT_CONFIG;
-  let text: string | null = null;
-  if (explicit !== undefined || existsSync(file)) {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : oneLine(err)}`);
-    }
-  }
+  const text = explicit !== undefined || existsSync(file) ? readInputFile(file, INPUT_LIMITS.config, `config ${file}`).toString('utf8') : null;
   return resolveConfig(text, `config ${file}`, env, flags);
 }
-
 
 /** Run `body`; any throw becomes one stderr line and its exit code. -v adds the stack. */
 export async function guard(io: IO, prog: string, verbose: boolean, body: () => Promise<number>): Promise<number> {
@@ -56,31 +48,128 @@ export function isEntry(importMetaUrl: string): boolean {
   }
 }
 
-/** The guarded bottom of every script: run main, set the exit code; a closed pipe (| head) is not an error. */
+/** What a failed write says in one line: `no space left on device (ENOSPC)`. */
+export function writeError(err: NodeJS.ErrnoException): string {
+  const why = err.message.replace(/^[A-Z0-9]+: /, '').replace(/, (write|writev)$/, '');
+  return err.code && !why.includes(err.code) ? `${why} (${err.code})` : why;
+}
+
+/**
+ * The guarded bottom of every script: run main, set the exit code. A reader that closes early
+ * (`| head -1`: EPIPE) is not an error; any other failed write to stdout (a full disk, EIO)
+ * is one line on stderr and exit 1, never a stack trace.
+ */
 export async function runEntry(main: (argv: string[]) => Promise<number>): Promise<void> {
+  const prog = path.basename(process.argv[1] ?? 'sneakpeek').replace(/\.[cm]?[jt]s$/, '');
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
+    process.stderr.write(`${prog}: cannot write to stdout: ${writeError(err)}\n`);
+    process.exit(1);
   });
+  // stderr that fails too (2>/dev/full) has nowhere to say so: the exit code says it.
+  process.stderr.on('error', () => process.exit(1));
   process.exitCode = await main(process.argv.slice(2));
 }
 
 
-/** A small text file named on the command line; a missing/unreadable one is a usage error. */
-export function readTextFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : oneLine(err);
-    throw new UsageError(`${file}: ${why}`);
+/**
+ * The most sneakpeek reads from a file or stdin named on the command line. A config is a few
+ * KiB. A pod is 2–20 KiB of JSON (managedFields make the most of it), so 256 MiB is over 10,000
+ * pods even at 20 KiB; and V8 cannot hold a string of more than 512 MiB anyway.
+ */
+export const INPUT_LIMITS = {
+  config: 1 << 20,
+  /** --pods-file and -f (inspect JSON). */
+  document: 256 << 20,
+} as const;
+
+const mib = (n: number) => (n % (1 << 20) ? `${n} bytes` : `${n / (1 << 20)} MiB`);
+
+function notRegular(st: Stats): string {
+  if (st.isDirectory()) return 'is a directory';
+  const what = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a file';
+  return `not a regular file (${what})`;
+}
+
+function readError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'ENOENT': return 'no such file';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'a component of the path is not a directory';
+    case 'ELOOP': return 'too many levels of symbolic links';
+    default: return e.code ? `${e.code}: ${e.syscall ?? 'read'} failed` : oneLine(err);
   }
 }
 
-/** Read all of stdin (for `-f -`). */
-export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks);
+/**
+ * A file named on the command line (`what` names it in errors, e.g. "--pods-file pods.json"):
+ * a regular file — never a directory, FIFO or device, which could block or never end — of at
+ * most `limit` bytes. Anything else is a usage error: one line, exit 2.
+ */
+export function readInputFile(file: string, limit: number, what: string): Buffer {
+  let fd: number | undefined;
+  try {
+    // stat first: a FIFO or device is never opened (opening a FIFO waits for a writer).
+    const st = statSync(file);
+    if (!st.isFile()) throw new UsageError(`${what}: ${notRegular(st)}`);
+    // O_NONBLOCK: should a FIFO be swapped in after the stat, open does not wait for it.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const fst = fstatSync(fd);
+    if (!fst.isFile()) throw new UsageError(`${what}: ${notRegular(fst)}`);
+    if (fst.size > limit) throw new UsageError(`${what}: larger than ${mib(limit)} (the most sneakpeek reads)`);
+    // Read to the limit and one byte more: a file that grows past it while read is refused too.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const want = Math.min(Math.max(fst.size - total, 1 << 16), limit + 1 - total);
+      const chunk = Buffer.allocUnsafe(want);
+      const got = readSync(fd, chunk, 0, want, null);
+      if (got === 0) break;
+      total += got;
+      if (total > limit) throw new UsageError(`${what}: larger than ${mib(limit)} (the most sneakpeek reads)`);
+      chunks.push(chunk.subarray(0, got));
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${what}: ${readError(err)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
+/**
+ * All of stdin (for `-f -`, `--pods-file -`), at most `limit` bytes: past it, reading stops and
+ * it is a usage error. A regular file on stdin is measured before anything is read.
+ */
+export async function readAll(stream: NodeJS.ReadableStream, limit: number, what = 'stdin'): Promise<Buffer> {
+  const tooLarge = () => new UsageError(`${what}: larger than ${mib(limit)} (the most sneakpeek reads)`);
+  if (stream === process.stdin) {
+    try {
+      const st = fstatSync(0);
+      if (st.isDirectory()) throw new UsageError(`${what}: is a directory`);
+      if (st.isFile() && st.size > limit) throw tooLarge();
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+    }
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const c of stream) {
+      const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+      total += b.length;
+      if (total > limit) {
+        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        throw tooLarge();
+      }
+      chunks.push(b);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${what}: ${readError(err)}`);
+  }
+  return Buffer.concat(chunks);
+}

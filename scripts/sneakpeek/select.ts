@@ -3,7 +3,7 @@
 //   -n NAME [-a NODE]   one container on this host or on NODE
 //   neither             every container the cluster args select (kubectl or --pods-file),
 //                       labelled NODE,CONTAINERID12; -a NODE keeps that node's only
-import { readAll, readTextFile, type IO } from '../../lib/io/entry.ts';
+import { INPUT_LIMITS, readAll, readInputFile, type IO } from '../../lib/io/entry.ts';
 import { clusterArgs, type ClusterArgs, type ClusterFlags } from '../../lib/cluster.ts';
 import { resolveTargets } from '../../lib/io/discover.ts';
 import type { Config } from '../../lib/config.ts';
@@ -37,7 +37,9 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
   if ((a.file !== undefined || a.name !== undefined) && usedClusterOption(cluster))
     throw new UsageError('--namespace, -A, --selector, --pods-file, -e and --running apply to cluster-wide runs only (no -n, no -f)');
   if (a.file !== undefined) {
-    const text = a.file === '-' ? (await readAll(io.stdin)).toString('utf8') : readTextFile(a.file);
+    const text = (a.file === '-'
+      ? await readAll(io.stdin, INPUT_LIMITS.document, '-f - (stdin)')
+      : readInputFile(a.file, INPUT_LIMITS.document, `-f ${a.file}`)).toString('utf8');
     const facts = parseInspect(text, a.name, a.file === '-' ? 'stdin' : a.file);
     return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
   }

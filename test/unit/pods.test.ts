@@ -95,6 +95,14 @@ describe('podContainers: which containers are listed', () => {
   it.each([
     ['hostIP with a command', { hostIP: '10.0.0.3; touch /tmp/x' }, /invalid hostIP "10.0.0.3; touch \/tmp\/x"/],
     ['hostIP that is an ssh option', { hostIP: '-oProxyCommand=x' }, /invalid hostIP/],
+    // ssh (getaddrinfo → inet_aton) would resolve these, or look them up as host names.
+    ['hostIP 1 (inet_aton reads 0.0.0.1)', { hostIP: '1' }, /invalid hostIP "1": not an IP address/],
+    ['hostIP out of range', { hostIP: '999.999.999.999' }, /invalid hostIP "999\.999\.999\.999": not an IP address/],
+    ['hostIP ::: (not IPv6)', { hostIP: ':::' }, /invalid hostIP ":::": not an IP address/],
+    ['hostIP with leading zeros (octal to inet_aton)', { hostIP: '010.0.0.3' }, /invalid hostIP/],
+    ['hostIP short form 127.1', { hostIP: '127.1' }, /invalid hostIP/],
+    ['hostIP that is a host name', { hostIP: 'node-a.example' }, /invalid hostIP "node-a\.example": not an IP address/],
+    ['hostIP in brackets', { hostIP: '[fd00::3]' }, /invalid hostIP/],
     ['pod name with $(...)', { name: 'p$(touch x)' }, /invalid pod or namespace name/],
     ['container id with backticks', { id: 'docker://abc`touch x`defghijkl' }, /invalid containerID/],
     ['container id without runtime', { id: ID('a') }, /invalid containerID/],
@@ -107,6 +115,63 @@ describe('podContainers: which containers are listed', () => {
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatch(msg);
     expect(r.problems[0]).not.toContain('\n');
+  });
+});
+
+describe('one pod list, one target per container', () => {
+  it('the same container twice (same node, same id) is one container, with a note for -v', () => {
+    const a = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    const r = podContainers([a, structuredClone(a), pod('web-1', [{ name: 'app', id: `docker://${ID('b')}` }])]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa', '10.0.0.3,bbbbbbbbbbbb']);
+    expect(r.skipped).toEqual(['pod default/web-0 container app: listed twice (the same container as pod default/web-0 container app, node 10.0.0.3)']);
+    expect(r.problems).toEqual([]);
+  });
+
+  it('the same id on two nodes is two containers', () => {
+    const r = podContainers([
+      pod('a', [{ name: 'app', id: `docker://${ID('a')}` }], { hostIP: '10.0.0.3' }),
+      pod('b', [{ name: 'app', id: `docker://${ID('a')}` }], { hostIP: '10.0.0.4' }),
+    ]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa', '10.0.0.4,aaaaaaaaaaaa']);
+  });
+
+  it.each([
+    ['a number', 42, 'pod web-0: invalid namespace 42: expected a string, got a number'],
+    ['null', null, 'pod web-0: invalid namespace null: expected a string, got null'],
+    ['an object', { name: 'shop' }, 'pod web-0: invalid namespace {"name":"shop"}: expected a string, got an object'],
+    ['a list', ['shop'], 'pod web-0: invalid namespace ["shop"]: expected a string, got a list'],
+    ['a boolean', true, 'pod web-0: invalid namespace true: expected a string, got a boolean'],
+  ])('a namespace that is %s is a problem for that pod, not `default`', (_l, ns, msg) => {
+    const bad = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    (bad.metadata as Obj).namespace = ns;
+    const r = podContainers([bad, pod('good', [{ name: 'app', id: `docker://${ID('b')}` }])], { namespace: 'default' });
+    expect(r.problems).toEqual([msg]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,bbbbbbbbbbbb']);
+  });
+
+  it('a missing namespace is `default` (a hand-written file)', () => {
+    const p = pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]);
+    delete (p.metadata as Obj).namespace;
+    expect(podContainers([p]).containers.map((c) => c.namespace)).toEqual(['default']);
+  });
+
+  it.each([
+    ['Service', { kind: 'Service', metadata: { name: 'svc', namespace: 'default' }, spec: {} }, 'Service default/svc: not a Pod'],
+    ['Node (no namespace)', { kind: 'Node', metadata: { name: 'node-a' }, status: { addresses: [] } }, 'Node node-a: not a Pod'],
+    ['odd kind and name', { kind: 'a b', metadata: { name: 'x;y', namespace: 'default' } }, '"a b" default/"x;y": not a Pod'],
+  ])('a %s in a List is skipped as not a Pod, not as a problem', (_l, item, note) => {
+    const r = podContainers([item as Obj, { kind: 'Pod', ...pod('web-0', [{ name: 'app', id: `docker://${ID('a')}` }]) }]);
+    expect(r.skipped).toEqual([note]);
+    expect(r.problems).toEqual([]);
+    expect(r.containers.map(containerLine)).toEqual(['10.0.0.3,aaaaaaaaaaaa']);
+  });
+});
+
+describe('hostIP: an IP address, v4 or v6', () => {
+  it.each(['10.0.0.3', '192.168.255.254', 'fd00::3', '2001:db8::1', '::ffff:10.0.0.3', 'fe80::1%eth0'])('accepts %s', (ip) => {
+    const r = podContainers([pod('p', [{ name: 'a', id: `docker://${ID('a')}` }], { hostIP: ip })]);
+    expect(r.problems).toEqual([]);
+    expect(r.containers.map((c) => c.nodeIP)).toEqual([ip]);
   });
 });
 

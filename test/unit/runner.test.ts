@@ -22,10 +22,13 @@ describe('nodeCommand', () => {
 });
 
 describe('checkNodeAddress', () => {
-  it.each(['10.0.0.3', 'node-a', 'node-a.cluster.local', 'fd00::3', '[fd00::3]', 'fe80::1%eth0'])('accepts %s', (a) => {
+  it.each(['10.0.0.3', 'node-a', 'node-a.cluster.local', 'fd00::3', '[fd00::3]', 'fe80::1%eth0', '::1', 'node1', '1node.example', 'k8s-1.example'])('accepts %s', (a) => {
     expect(() => checkNodeAddress(a)).not.toThrow();
   });
-  it.each(['', '-oProxyCommand=x', 'a b', 'a;b', '$(id)', '`id`', 'a\nb', 'node_a', "it's", 'user@host'])('refuses %j', (a) => {
+  // -a may be a host name; but what libc would read as an address (inet_aton: '1', '127.1',
+  // '0x7f.1', octal '010.0.0.1') or no host name can be (an all-numeric last label) must be an IP.
+  it.each(['', '-oProxyCommand=x', 'a b', 'a;b', '$(id)', '`id`', 'a\nb', 'node_a', "it's", 'user@host',
+    '1', '999.999.999.999', ':::', '127.1', '0x7f.1', '010.0.0.1', 'node.1', '[node-a]', 'fd00::3::1'])('refuses %j', (a) => {
     expect(() => checkNodeAddress(a)).toThrow(/invalid node address/);
   });
 });
