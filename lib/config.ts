@@ -15,6 +15,7 @@ export interface Config {
     port: number | null;
     identityFile: string | null;
     connectTimeout: number;
+    serverAliveInterval: number;
     controlMaster: boolean;
     options: string[];
   };
@@ -38,7 +39,14 @@ export interface Config {
   mapDir: string;
   log: { target: (typeof LOG_TARGETS)[number]; dir: string };
   fswatch: { events: string[]; flags: string[]; imageDirs: number };
+  /** Seconds a node may take per command, by job (--timeout overrides for one run). */
+  timeouts: { files: number; lookup: number; units: number; events: number; kubectl: number };
+  /** The node-side lock that serialises sneakpeek's changes on a node. */
+  lock: { file: string; wait: number };
 }
+
+/** The jobs a deadline is set for (config `timeouts`). */
+export type Job = keyof Config['timeouts'];
 
 export const DEFAULTS: Config = {
   ssh: {
@@ -46,6 +54,7 @@ export const DEFAULTS: Config = {
     port: null,
     identityFile: null,
     connectTimeout: 10,
+    serverAliveInterval: 10,
     controlMaster: false,
     options: [],
   },
@@ -73,6 +82,8 @@ export const DEFAULTS: Config = {
     flags: ['--recursive', '--timestamp', '--utc-time', '--format-time', '%FT%TZ', '--event-flags', '--allow-overflow'],
     imageDirs: 2048,
   },
+  timeouts: { files: 900, lookup: 60, units: 120, events: 120, kubectl: 60 },
+  lock: { file: '/run/lock/sneakpeek.lock', wait: 30 },
 };
 
 const ENUMS: Record<string, readonly string[]> = {
@@ -81,7 +92,7 @@ const ENUMS: Record<string, readonly string[]> = {
   'log.target': LOG_TARGETS,
 };
 const NULLABLE = new Set(['ssh.port', 'ssh.identityFile']);
-const POSITIVE = new Set(['ssh.port', 'ssh.connectTimeout', 'concurrency']);
+const POSITIVE = new Set(['ssh.port', 'ssh.connectTimeout', 'ssh.serverAliveInterval', 'concurrency', 'timeouts.files', 'timeouts.lookup', 'timeouts.units', 'timeouts.events', 'timeouts.kubectl', 'lock.wait']);
 
 type Plain = { [k: string]: unknown };
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,11 +1,10 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
 import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
-import { crictlFacts, isCrictlInspect } from './crictl.ts';
 import { oneLine } from './errors.ts';
 import { bytesField, utf8Latin1 } from './json-bytes.ts';
-import { factsOf, type ContainerFacts } from './inspect.ts';
-import { splitFields, utf8 } from './wire.ts';
+import { factsOfRecord, type ContainerFacts } from './inspect.ts';
+import { parseRecord, utf8 } from './wire.ts';
 
 export interface FilesTarget {
   key: number;
@@ -100,31 +99,28 @@ export class FilesConsumer {
       if (s && !s.error) this.computer(s).push(entry);
       return;
     }
-    const tag = rec.slice(0, rec.indexOf('\t'));
-    const f = splitFields(rec, tag === 'R' ? 6 : tag === 'FACTS' ? 8 : 4);
-    const s = this.states.get(Number(f[1]));
-    if (!s) return;
-    if (s.error) return;
-    switch (tag) {
+    const r = parseRecord(rec);
+    if (!r || r.key === '-') return;
+    const s = this.states.get(Number(r.key));
+    if (!s || s.error) return;
+    switch (r.tag) {
       case 'X':
-        parseXattrDump(Number(f[2]), f.slice(3).join('\t'), s.extras);
+        parseXattrDump(Number(r.layer), r.dump, s.extras);
         break;
       case 'R': {
-        const p = f[5]!.replace(/^\.\//, '');
-        s.extras.rdev.set(layerKey(Number(f[2]), p === '.' ? '' : p), `${parseInt(f[3]!, 16)}:${parseInt(f[4]!, 16)}`);
+        const p = r.path.replace(/^\.\//, '');
+        s.extras.rdev.set(layerKey(Number(r.layer), p === '.' ? '' : p), `${parseInt(r.major, 16)}:${parseInt(r.minor, 16)}`);
         break;
       }
       case 'M':
         s.changes++;
-        this.sink.line(formatChange({ kind: null, path: unswapSlash(f[2]!) }, s.target, this.o));
+        this.sink.line(formatChange({ kind: null, path: unswapSlash(r.path) }, s.target, this.o));
         break;
       case 'FACTS':
         try {
-          const doc = JSON.parse(utf8(f[7]!)) as Record<string, unknown>;
-          // crictl: the node found the layers in mountinfo and sent them as fields 2-5.
-          s.target.facts = isCrictlInspect(doc) ? crictlFacts(doc, f.slice(2, 6).map(utf8), s.target.name) : factsOf(doc, s.target.name);
+          s.target.facts = factsOfRecord(r, s.target.name);
         } catch (err) {
-          s.error = err instanceof SyntaxError ? `${s.target.name}: engine returned unreadable inspect output` : oneLine(err);
+          s.error = s.target.label ? oneLine(err) : `${s.target.name}: ${oneLine(err)}`;
         }
         break;
       case 'DONE':
@@ -132,10 +128,10 @@ export class FilesConsumer {
         break;
       case 'ERR':
         // A labelled (cluster) target is already named by its label: NODE,CONTAINERID12.
-        s.error = s.target.label ? utf8(f[2] ?? '') : `${s.target.name}: ${utf8(f[2] ?? '')}`;
+        s.error = s.target.label ? utf8(r.message) : `${s.target.name}: ${utf8(r.message)}`;
         break;
       case 'WARN':
-        this.sink.warn(s.target, utf8(f[2] ?? ''));
+        this.sink.warn(s.target, utf8(r.message));
         break;
     }
   }

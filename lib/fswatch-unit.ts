@@ -1,5 +1,6 @@
 // `-t fswatch`: the fswatch@.service spec and the node-side sh that finds what to watch.
-// Pure: config in, unit spec / sh text out; lib/units.ts installs and runs the instances.
+// Pure: config in, unit spec and node steps out (the node functions: scripts/sneakpeek.sh
+// sp_fswatch, sp_fswatch_dirs, sp_inotify; lib/units.ts installs and runs the instances).
 //
 // fswatch watches the container's UpperDir (only what the container changed; the merged dir
 // would also show the whole image). One blind spot of fswatch's inotify monitor (1.14 and
@@ -17,10 +18,11 @@
 //   WATCH KEY UPPER DIRS IMAGEDIRS   what instance KEY watches: UpperDir, directories in it
 //                                    now, image directories given as extra roots
 //   INOTIFY - WATCHES INSTANCES      the node's fs.inotify.max_user_watches / _instances
-import type { Config } from './config.ts';
+import type { Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
-import { shQuote } from './quote.ts';
-import type { UnitSpec } from './units.ts';
+import type { ContainerFacts } from './inspect.ts';
+import { sh } from './quote.ts';
+import { envDirOf, instanceIdOf, type UnitSpec } from './units.ts';
 
 export const TOOL = 'fswatch';
 
@@ -90,36 +92,17 @@ export function fswatchSpec(cfg: Config): UnitSpec {
   };
 }
 
-/**
- * sp_fswatch_dirs KEY MAX: after sp_inspect (sets $sp_driver $sp_upper $sp_lower), check the
- * UpperDir and collect what fswatch watches → $sp_imgdirs, WATCH record. Returns 1 after ERR.
- */
-export const WATCH_FN = `sp_fswatch_dirs() { # KEY MAX
-  case $sp_driver in overlay|overlay2) ;; *) rec ERR "$1" "storage driver '$sp_driver' is not overlay/overlay2: no UpperDir to watch"; return 1 ;; esac
-  case $sp_upper in /*) ;; *) rec ERR "$1" "engine gave no UpperDir"; return 1 ;; esac
-  case $sp_upper in *[!A-Za-z0-9._+@:,=/-]*) rec ERR "$1" "UpperDir '$sp_upper' has characters a unit env file cannot hold"; return 1 ;; esac
-  if [ ! -d "$sp_upper" ]; then rec ERR "$1" "UpperDir $sp_upper: not found on this node (container removed?)"; return 1; fi
-  dirs=$(find "$sp_upper" -xdev -type d 2>/dev/null | wc -l | tr -d ' ')
-  sp_imgdirs=
-  n=0
-  if [ "$2" -gt 0 ]; then
-    sp_imgdirs=$(
-      oldifs=$IFS; IFS=:; set -f
-      for l in $sp_lower; do [ -d "$l" ] && find "$l" -mindepth 1 -xdev -type d -printf '%d %P\\n' 2>/dev/null; done
-      IFS=$oldifs
-    ) 
-    sp_imgdirs=$(printf '%s\\n' "$sp_imgdirs" | grep -E '^[0-9]+ [A-Za-z0-9._+@:,=/-]+$' | sort -n -k1,1 -k2 | awk '!seen[$2]++ { print $2 }' | head -n "$2" | sed "s|^|$sp_upper/|" | tr '\\n' ' ' | sed 's/ $//')
-    n=$(printf '%s' "$sp_imgdirs" | wc -w | tr -d ' ')
-  fi
-  rec WATCH "$1" "$sp_upper" "$dirs" "$n"
-}`;
+/** Node-level step: the inotify limits, once per node script → INOTIFY record. */
+export const inotifyStep = () => 'sp_inotify';
 
-/** Node-level: the inotify limits, once per node script. */
-export const INOTIFY_STEP = `rec INOTIFY - "$(cat /proc/sys/fs/inotify/max_user_watches 2>/dev/null)" "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null)"`;
+/** Step: one container's fswatch@<ID> env file, its facts from the engine (sp_fswatch). */
+export function watchStep(cfg: Config, key: number, engine: Engine, name: string): string {
+  return sh`sp_fswatch ${key} ${engine} ${name} ${cfg.fswatch.imageDirs} ${envDirOf(cfg, TOOL)}`;
+}
 
-/** Step: find container NAME's id, UpperDir and image dirs with one inspect (sp_inspect, sp_short must be defined). */
-export function watchStep(key: number, name: string, imageDirs: number): string {
-  return `sp_inspect ${key} ${shQuote(name)} && sp_short ${key} "$sp_id" && sp_fswatch_dirs ${key} ${imageDirs}`;
+/** The same from an inspect file (-f): no engine call on the node (sp_fswatch_known). */
+export function knownWatchStep(cfg: Config, key: number, f: ContainerFacts): string {
+  return sh`sp_fswatch_known ${key} ${instanceIdOf(f.id)} ${f.upperDir} ${f.lowerDirs.join(':')} ${f.driver} ${cfg.fswatch.imageDirs} ${envDirOf(cfg, TOOL)}`;
 }
 
 /**

@@ -1,9 +1,13 @@
-// `docker inspect` / `podman inspect` JSON → the overlay facts sneakpeek works from.
+// The overlay facts sneakpeek works from: from `docker inspect` / `podman inspect` JSON (a file
+// given with -f), or from a node's FACTS record (what the engine said there).
 import { OpError, UsageError } from './errors.ts';
+import { utf8, type RecordOf } from './wire.ts';
 
 export interface ContainerFacts {
   id: string;
   name: string;
+  /** running | paused | stopped | created | removing | unknown (from the engine); '' from a file. */
+  state?: string;
   pid: number;
   driver: string;
   upperDir: string;
@@ -77,5 +81,28 @@ export function factsOf(c: Obj, source = 'inspect'): ContainerFacts {
     // LowerDir lists the topmost lower layer first, as overlayfs's lowerdir= does.
     lowerDirs: lower ? lower.split(':').filter(Boolean) : [],
     mergedDir: typeof data.MergedDir === 'string' ? data.MergedDir : '',
+  };
+}
+
+/**
+ * The facts a node's FACTS record carries (scripts/get_container_ns.sh sp_inspect), with the
+ * same clear errors as an inspect file: a driver that is not overlay, no UpperDir.
+ */
+export function factsOfRecord(r: Omit<RecordOf<'FACTS'>, 'tag' | 'key'>, name: string): ContainerFacts {
+  const text = (s: string) => utf8(s);
+  const driver = text(r.driver);
+  if (!OVERLAY_DRIVERS.has(driver))
+    throw new OpError(`container ${name} uses storage driver '${driver || 'none'}'; sneakpeek reads overlay2/overlay only`);
+  const upperDir = text(r.upper);
+  if (!upperDir) throw new OpError(`container ${name} has no UpperDir${r.state === 'removing' ? ' (it is being removed)' : ''}`);
+  return {
+    id: text(r.id),
+    name,
+    state: r.state,
+    pid: /^\d+$/.test(r.pid) ? Number(r.pid) : 0,
+    driver,
+    upperDir,
+    lowerDirs: r.lower ? text(r.lower).split(':').filter(Boolean) : [],
+    mergedDir: text(r.merged),
   };
 }

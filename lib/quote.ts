@@ -13,3 +13,15 @@ export function shQuote(value: string | number): string {
 export function shJoin(args: readonly (string | number)[]): string {
   return args.map(shQuote).join(' ');
 }
+
+/**
+ * A node-script line with its values quoted: sh`sp_ns 0 ${engine} ${name}` →
+ * `sp_ns 0 docker 'my web'`. Numbers are written as they are; arrays become several words.
+ */
+export function sh(parts: TemplateStringsArray, ...values: (string | number | readonly (string | number)[])[]): string {
+  let out = parts[0]!;
+  values.forEach((v, i) => {
+    out += (Array.isArray(v) ? (v as (string | number)[]).map(shQuote).join(' ') : shQuote(v as string | number)) + parts[i + 1]!;
+  });
+  return out;
+}

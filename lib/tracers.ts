@@ -1,6 +1,7 @@
 // `-t procmon` / `-t tcptracer`: the execsnoop@ / tcptracer@ unit specs, the bpftrace programs
 // they run, and the node-side sh that finds a container's mount namespace and fills its map.
-// Pure: config in, unit spec / sh text out; lib/units.ts installs and runs the instances.
+// Pure: config in, unit spec and node steps out (the node functions: scripts/sneakpeek.sh
+// sp_tracer, sp_tracer_stop, sp_program; lib/units.ts installs and runs the instances).
 //
 // One template per tool serves both backends. Each instance's env file names its backend and
 // values; ExecStart is a one-line `sh -c` case that runs the matching command:
@@ -13,15 +14,14 @@
 // of one container share the map; teardown of one keeps it while the other is configured.
 //
 // Records (besides those of lib/units.ts and lib/bpfmap.ts):
-//   NS KEY ID PID INODE        (lib/engine-script.ts sp_ns)
+//   NS KEY ID PID INODE        (scripts/get_container_ns.sh sp_ns)
 //   ERR KEY MESSAGE            also before anything is done for a container when the template
 //                              (or program) step failed: no map is pinned then
 //   PROG - FILE STATE          a bpftrace program: created | updated | unchanged | removed
-import type { Backend, Config } from './config.ts';
+import type { Backend, Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
-import { mapDefs, mapStep, unmapStep } from './bpfmap.ts';
-import { shQuote } from './quote.ts';
-import { checkInstanceId, checkUnitPath, envDirOf, instanceStep, stopStep, templatePath, trim, type EnvRef, type UnitSpec } from './units.ts';
+import { sh, shQuote } from './quote.ts';
+import { checkInstanceId, checkUnitPath, envDirOf, templatePath, trim, type EnvRef, type UnitSpec } from './units.ts';
 
 export const MONITOR_TYPES = ['procmon', 'tcptracer'] as const;
 export type MonitorType = (typeof MONITOR_TYPES)[number];
@@ -72,12 +72,6 @@ const mapPrefix = (cfg: Config) => `${trim(checkUnitPath('mapDir', cfg.mapDir))}
 /** Where sneakpeek pins the map of container ID on a node. */
 export function mapFileOf(cfg: Config, id: string): string {
   return `${mapPrefix(cfg)}${checkInstanceId(id)}`;
-}
-
-/** The same path as a sh word, for an id held in the node-side variable `shVar`. */
-function mapFileWord(cfg: Config, shVar: string): string {
-  if (!/^[a-z_][a-z0-9_]*$/.test(shVar)) throw new Error(`bad sh variable ${shVar}`);
-  return `${shQuote(mapPrefix(cfg))}"$${shVar}"`;
 }
 
 /** The binary the backend runs for `tool` (must exist on the node). */
@@ -140,95 +134,28 @@ export function checkTracerConfig(cfg: Config, tool: Tool, backend: Backend): vo
 }
 
 /**
- * sp_mon_ns KEY NAME TOOL: TOOL's template is usable (sp_tplok), then sp_ns (sets $sp_id
- * $sp_ino), then the instance id and map names: $sp_sid (12 hex), $sp_mapf
- * (<mapDir>/mnt_ns_<ID>), $sp_mapn (ns_<ID>: the kernel's 15).
- */
-function monNsFn(cfg: Config): string {
-  return `sp_mon_ns() { # KEY NAME TOOL
-  sp_tplok "$1" "$3" || return 1
-  sp_ns "$1" "$2" || return 1
-  sp_sid=$(printf '%s' "$sp_id" | cut -c1-12)
-  case $sp_sid in *[!0-9a-f]*|'') rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1 ;; esac
-  if [ \${#sp_sid} -ne 12 ]; then rec ERR "$1" "engine gave no usable id for $2: '$sp_sid'"; return 1; fi
-  sp_mapf=${mapFileWord(cfg, 'sp_sid')} sp_mapn=ns_$sp_sid
-}`;
-}
-
-/**
- * sp_tplok KEY TOOL: the template (and program) step of TOOL went well; else ERR KEY with its
- * reason. First in a container's setup (sp_mon_ns), so a node that cannot run the units pins
- * no map.
- */
-const TPLOK_FN = `sp_tplok() { # KEY TOOL
-  eval "sp_why=\\\${sp_tpl_$2-template step missing}"
-  if [ -n "$sp_why" ]; then rec ERR "$1" "$sp_why"; return 1; fi
-}`;
-
-/** Definitions a procmon/tcptracer node script needs besides unitDefs() and the engine's. */
-export function tracerDefs(cfg: Config): string[] {
-  return [...mapDefs(cfg), TPLOK_FN, monNsFn(cfg)];
-}
-
-/** Step (after templateStep/programStep) for scripts without sp_mon_ns: `&&` before anything of KEY is done. */
-export const templateOkStep = (key: number, tool: Tool) => `sp_tplok ${key} ${tool}`;
-
-/**
  * Step (bpftrace backend, after templateStep): install the program if missing or changed
  * (PROG record); a change restarts the instances set up in this run, like a template change.
  */
 export function programStep(cfg: Config, tool: Tool, program: string): string {
-  const file = programPath(cfg, tool);
-  const dir = file.slice(0, file.lastIndexOf('/'));
   if (!/\bBEGIN\b/.test(program) || !program.includes('$1')) throw new Error(`${tool}.bt does not look like sneakpeek's bpftrace program`);
-  return `# program ${tool}.bt
-if [ -z "$sp_tpl_${tool}" ]; then
-  if ! mkdir -p -- ${shQuote(dir)} 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create ${dir}`)}
-  elif ! sp_put ${shQuote(file)} ${shQuote(program.replace(/\n+$/, ''))} 0644; then sp_tpl_${tool}="cannot install ${file}: $sp_err"
-  else
-    rec PROG - ${shQuote(file)} "$sp_put"
-    [ "$sp_put" = unchanged ] || sp_tch_${tool}=1
-  fi
-fi`;
+  return sh`sp_program ${tool} ${programPath(cfg, tool)} ${program.replace(/\n+$/, '')}`;
 }
 
-/** Step: one container: template usable, namespace, map (exactly its inode), env file. */
-export function setupStep(cfg: Config, key: number, name: string, tool: Tool, backend: Backend): string {
-  return [
-    `sp_mon_ns ${key} ${shQuote(name)} ${tool}`,
-    mapStep(key, { shVar: 'sp_mapf' }, { shVar: 'sp_mapn' }, { shVar: 'sp_ino' }, true),
-    instanceStep(cfg, key, tool, { shVar: 'sp_sid' }, {
-      [ENV_CONTAINER]: { shVar: 'sp_sid' },
-      [ENV_BACKEND]: backend,
-      [ENV_MAP]: { shVar: 'sp_mapf' },
-      [ENV_INODE]: { shVar: 'sp_ino' },
-    }),
-  ].join(' && ');
+/** Step: one container: template usable, namespace, map (exactly its inode), env file (sp_tracer). */
+export function setupStep(cfg: Config, key: number, engine: Engine, name: string, tool: Tool, backend: Backend): string {
+  return sh`sp_tracer ${key} ${engine} ${name} ${tool} ${backend} ${trim(checkUnitPath('mapDir', cfg.mapDir))} ${envDirOf(cfg, tool)}`;
 }
 
 /**
- * Step: teardown of one container's instance (sp_cid must be defined): stop it, remove its env
- * file, and its map unless the other tool's instance for the same container is configured.
+ * Step: teardown of one container's instance: stop it, remove its env file, and its map unless
+ * the other tool's instance for the same container is configured (sp_tracer_stop).
  */
-export function teardownStep(cfg: Config, key: number, name: string, tool: Tool): string {
-  const other = `${envDirOf(cfg, OTHER_TOOL[tool])}/`;
-  return [
-    `sp_cid ${key} ${shQuote(name)}`,
-    `sp_mapf=${mapFileWord(cfg, 'sp_cid')} sp_other=${shQuote(other)}"$sp_cid".env`,
-    stopStep(cfg, key, tool, { shVar: 'sp_cid' }),
-    unmapStep(key, { shVar: 'sp_mapf' }, [{ shVar: 'sp_other' }]),
-  ].join(' && ');
+export function teardownStep(cfg: Config, key: number, engine: Engine, name: string, tool: Tool): string {
+  return sh`sp_tracer_stop ${key} ${engine} ${name} ${tool} ${trim(checkUnitPath('mapDir', cfg.mapDir))} ${envDirOf(cfg, tool)} ${envDirOf(cfg, OTHER_TOOL[tool])}`;
 }
 
 /** Step (--purge, after units.ts purgeStep): the program goes with its template. */
 export function programPurgeStep(cfg: Config, tool: Tool): string {
-  const file = programPath(cfg, tool);
-  const dir = file.slice(0, file.lastIndexOf('/'));
-  return `# purge ${tool}.bt
-if [ ! -e ${shQuote(templatePath(cfg, tool))} ] && [ -e ${shQuote(file)} ]; then
-  if out=$(rm -f -- ${shQuote(file)} 2>&1); then rec PROG - ${shQuote(file)} removed; else rec WARN - "cannot remove ${file}: $(lastline "$out")"; fi
-fi
-rmdir -- ${shQuote(dir)} 2>/dev/null
-rmdir -- ${shQuote(trim(cfg.envDir))} 2>/dev/null
-:`;
+  return sh`sp_program_purge ${tool} ${programPath(cfg, tool)} ${templatePath(cfg, tool)} ${trim(cfg.envDir)}`;
 }

@@ -1,6 +1,7 @@
 // systemd template units for the monitoring types (fswatch@, execsnoop@, tcptracer@, …):
-// render a template from config, and the node-side sh that installs, starts and tears down
-// its instances. Pure: strings in, strings out; scripts/sneakpeek/<type>.ts assembles and runs.
+// render a template from config (pure: strings in, strings out), the node steps that install,
+// start and tear down its instances (calls of scripts/bpftool_map_container_ns.sh's functions),
+// and the records they answer with, by container.
 //
 // Shape (the same for every tool):
 //   <cfg.unitDir>/<tool>@.service        the template, rendered from config, one per node;
@@ -10,27 +11,14 @@
 //   <tool>@<ID>.service                  the instance; ID = the 12-hex-char container id
 //   <cfg.log.dir>/<tool>-<ID>.log         with log.target: file (else the journal)
 //
-// Node script (one per node; build with nodeScript([...unitDefs(), …], steps)):
-//   templateStep(cfg, spec)             install/update the template if missing or changed
-//   <tool-specific step per container>  find the values, then instanceStep(): env file
-//   reloadStep()                        systemctl daemon-reload, once, only if a template changed
-//   startStep(key) per container        start (or restart when its env/template changed)
-//   settleStep(keys)                    one short wait, then each instance must still be
-//                                       active → `OK KEY UNIT ACTION`, else ERR with its status
-// Teardown: stopStep(key, …) per container, purgeStep(cfg, tool) (templates), reloadStep().
-//
-// Records (lib/wire.ts) this machinery writes; KEY `-` is the node itself:
-//   OK KEY UNIT ACTION          ACTION: started | restarted | running (setup) ·
-//                                       stopped | absent (teardown)
-//   ERR KEY MESSAGE             that container failed; the others go on
-//   WARN KEY MESSAGE            worth telling; not a failure
-//   UNIT - FILE STATE           a template: created | updated | unchanged | removed | kept | absent
-//
-// Node-side shell state: $sp_reload (1 when a daemon-reload is due), $sp_tpl_<tool> (why the
-// template is unusable; empty = fine), $sp_u_<KEY> ("UNIT CHANGED": set by instanceStep).
+// Node script (one per node): templateStep, the tool's per-container step (which writes the
+// env file with sp_env), reloadStep (daemon-reload once, only if a template changed), startStep
+// per container, settleStep (one short wait; each instance must still be active → OK record).
+// Teardown: the tool's stop step per container, purgeStep (templates), reloadStep.
 import type { Config } from './config.ts';
 import { UsageError } from './errors.ts';
-import { shQuote } from './quote.ts';
+import { sh } from './quote.ts';
+import { utf8, type NodeRecord, type RecordOf, type Tag } from './wire.ts';
 
 export const MANAGED_HEADER = '# managed by sneakpeek — do not edit: sneakpeek rewrites this file from sneakpeek.config.yaml';
 
@@ -168,96 +156,7 @@ export function renderEnvFile(values: Record<string, string>): string {
 }
 
 // ---------------------------------------------------------------------------------------
-// Node-side sh. Every value comes through shQuote; node-found values are checked there.
-
-const ID_GLOB = '[0-9a-f]'.repeat(12);
-
-const PUT_FN = `# sp_put FILE CONTENT MODE: write FILE (CONTENT plus a newline) only when it differs.
-# Sets $sp_put to created|updated|unchanged; on failure returns 1 with the reason in $sp_err.
-sp_put() {
-  if [ -f "$1" ] && [ "$(cat -- "$1" 2>/dev/null; printf x)" = "$2
-x" ]; then sp_put=unchanged; return 0; fi
-  if [ -e "$1" ]; then sp_put=updated; else sp_put=created; fi
-  if ! sp_err=$( (umask 077; printf '%s\\n' "$2" > "$1.sp-new" && chmod "$3" "$1.sp-new" && mv -f -- "$1.sp-new" "$1") 2>&1); then
-    rm -f -- "$1.sp-new"; sp_err=$(lastline "$sp_err"); [ -n "$sp_err" ] || sp_err="cannot write $1"; return 1
-  fi
-}`;
-
-const ENV_FN = `# sp_env KEY TOOL ID ENVDIR NAME=VALUE…: write ENVDIR/ID.env; sets $sp_u_KEY="UNIT CHANGED".
-sp_env() {
-  k=$1 tool=$2 id=$3 d=$4 f="$4/$3.env"; shift 4
-  case $id in ${ID_GLOB}) ;;
-    *) rec ERR "$k" "bad container id '$id' (want 12 hex characters)"; return 1 ;; esac
-  eval "tplerr=\\\${sp_tpl_$tool-template step missing} ch=\\\${sp_tch_$tool-0}"
-  if [ -n "$tplerr" ]; then rec ERR "$k" "$tplerr"; return 1; fi
-  body=${shQuote(MANAGED_HEADER)}
-  bad='*[!A-Za-z0-9._+@:,=/ -]*'
-  for kv in "$@"; do
-    v=\${kv#*=}
-    case $v in $bad|' '*|*' ') rec ERR "$k" "refusing \${kv%%=*} '$v': only letters, digits, single blanks and ._+@:,=/- go into unit env files"; return 1 ;; esac
-    body="$body
-$kv"
-  done
-  if ! mkdir -p -- "$d" 2>/dev/null; then rec ERR "$k" "cannot create $d"; return 1; fi
-  if ! sp_put "$f" "$body" 0600; then rec ERR "$k" "$sp_err"; return 1; fi
-  [ "$sp_put" = unchanged ] || ch=1
-  eval "sp_u_$k=\\"\\$tool@\\$id.service \\$ch\\""
-}`;
-
-const START_FN = `# sp_start KEY: start the instance prepared by sp_env (restart if running and changed).
-sp_start() {
-  eval "st=\\\${sp_u_$1-}"
-  [ -n "$st" ] || return 0
-  u=\${st% *} ch=\${st#* } out= rc=0
-  if [ -n "$sp_reload_err" ]; then rec ERR "$1" "$sp_reload_err"; eval "sp_u_$1="; return 1; fi
-  if systemctl is-active --quiet "$u"; then
-    act=running
-    if [ "$ch" = 1 ]; then act=restarted; out=$(systemctl restart "$u" 2>&1) || rc=1; fi
-  else
-    systemctl reset-failed "$u" >/dev/null 2>&1
-    act=started; out=$(systemctl start "$u" 2>&1) || rc=1
-  fi
-  if [ $rc -ne 0 ]; then rec ERR "$1" "$u: $(lastline "$out")"; eval "sp_u_$1="; return 1; fi
-  eval "sp_a_$1=$act"
-  [ "$act" = running ] || sp_started=1
-}`;
-
-const SETTLE_FN = `# sp_settle KEY…: after one short wait, every started instance must still be active.
-sp_settle() {
-  [ "$sp_started" = 1 ] && sleep 1
-  for k in "$@"; do
-    eval "st=\\\${sp_u_$k-} act=\\\${sp_a_$k-}"
-    [ -n "$st" ] && [ -n "$act" ] || continue
-    u=\${st% *}
-    if systemctl is-active --quiet "$u"; then rec OK "$k" "$u" "$act"
-    else rec ERR "$k" "$u did not stay up: $(systemctl status --no-pager -n 3 "$u" 2>&1 | tr '\\n' ' ' | tr -s ' ' | cut -c1-400)"
-    fi
-  done
-}`;
-
-const STOP_FN = `# sp_stop KEY TOOL ID ENVDIR: stop the instance, forget its failures, remove ENVDIR/ID.env.
-sp_stop() {
-  k=$1 u="$2@$3.service" f="$4/$3.env"
-  case $3 in ${ID_GLOB}) ;;
-    *) rec ERR "$k" "bad container id '$3' (want 12 hex characters)"; return 1 ;; esac
-  act=absent
-  if systemctl is-active --quiet "$u" || systemctl is-failed --quiet "$u"; then
-    if ! out=$(systemctl stop "$u" 2>&1); then rec ERR "$k" "$u: $(lastline "$out")"; return 1; fi
-    act=stopped
-  fi
-  systemctl reset-failed "$u" >/dev/null 2>&1
-  if [ -e "$f" ]; then
-    if ! out=$(rm -f -- "$f" 2>&1); then rec ERR "$k" "$(lastline "$out")"; return 1; fi
-    act=stopped
-  fi
-  rmdir -- "$4" 2>/dev/null
-  rec OK "$k" "$u" "$act"
-}`;
-
-/** Definitions every unit node script needs (pass to nodeScript along with the tool's own). */
-export function unitDefs(): string[] {
-  return [PUT_FN, ENV_FN, START_FN, SETTLE_FN, STOP_FN, 'sp_reload=0 sp_reload_err= sp_started=0'];
-}
+// Node steps: calls of the functions in scripts/bpftool_map_container_ns.sh, values quoted.
 
 /**
  * Step: check the binaries and systemctl, then install `<tool>@.service` if missing or changed
@@ -265,71 +164,28 @@ export function unitDefs(): string[] {
  */
 export function templateStep(cfg: Config, spec: UnitSpec, binaries: string[]): string {
   const tool = checkTool(spec.tool);
-  const file = templatePath(cfg, tool);
-  const dir = file.slice(0, file.lastIndexOf('/')) || '/';
-  const checks = binaries
-    .map((b) => `elif [ ! -x ${shQuote(b)} ]; then sp_tpl_${tool}=${shQuote(`${b} not found on this node (config paths)`)}`)
-    .join('\n');
   const logDir = cfg.log.target === 'file' ? trim(checkUnitPath('log.dir', cfg.log.dir)) : '';
-  return `# template ${templateName(tool)}
-sp_tpl_${tool}= sp_tch_${tool}=0
-if ! command -v systemctl >/dev/null 2>&1; then sp_tpl_${tool}='systemctl not found on this node (systemd required)'
-${checks}
-elif ! mkdir -p -- ${shQuote(dir)} 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create ${dir}`)}
-${logDir ? `elif ! (umask 027; mkdir -p -- ${shQuote(logDir)}) 2>/dev/null; then sp_tpl_${tool}=${shQuote(`cannot create log dir ${logDir}`)}\n` : ''}elif ! sp_put ${shQuote(file)} ${shQuote(renderTemplate(cfg, spec).replace(/\n$/, ''))} 0644; then sp_tpl_${tool}=$sp_err
-else
-  rec UNIT - ${shQuote(file)} "$sp_put"
-  if [ "$sp_put" != unchanged ]; then sp_reload=1 sp_tch_${tool}=1; fi
-fi`;
+  return sh`sp_template ${tool} ${templatePath(cfg, tool)} ${renderTemplate(cfg, spec).replace(/\n$/, '')} ${logDir} ${binaries}`;
 }
 
-/** A per-instance value found on the node: the name of a sh variable set by an earlier step. */
-export interface ShVar {
-  shVar: string;
-}
-
-function envWord(name: string, v: string | ShVar): string {
-  if (!ENV_NAME.test(name)) throw new Error(`bad env name ${name}`);
-  if (typeof v === 'string') {
-    if (!SAFE_VALUE.test(v)) throw new UsageError(`unsafe value for ${name}: ${JSON.stringify(v)}`);
-    return shQuote(`${name}=${v}`);
-  }
-  return `"${name}=${shWordOf(v)}"`;
-}
-
-function shWordOf(v: ShVar): string {
-  if (!/^[a-z_][a-z0-9_]*$/.test(v.shVar)) throw new Error(`bad sh variable ${v.shVar}`);
-  return `$${v.shVar}`;
-}
-
-/** The id argument of a step: a literal 12-hex id, or a sh variable holding one (checked on the node). */
-function idWord(id: string | ShVar): string {
-  return typeof id === 'string' ? checkInstanceId(id) : `"${shWordOf(id)}"`;
-}
-
-/**
- * Step: write the env file of instance ID for container KEY. Values are literal strings or
- * sh variables set by the tool's own step (e.g. {shVar: 'sp_upper'}); both are checked.
- */
-export function instanceStep(cfg: Config, key: number, tool: string, id: string | ShVar, values: Record<string, string | ShVar>): string {
-  const pairs = Object.entries(values).map(([k, v]) => envWord(k, v));
-  return `sp_env ${key} ${checkTool(tool)} ${idWord(id)} ${shQuote(envDirOf(cfg, tool))} ${pairs.join(' ')}`;
+/** Step: write the env file of instance ID (literal, checked values) → sets up sp_start KEY. */
+export function envStep(cfg: Config, key: number, tool: string, id: string, values: Record<string, string>): string {
+  const pairs = Object.entries(values).map(([k, v]) => {
+    if (!ENV_NAME.test(k)) throw new Error(`bad env name ${k}`);
+    if (!SAFE_VALUE.test(v)) throw new UsageError(`unsafe value for ${k}: ${JSON.stringify(v)}`);
+    return `${k}=${v}`;
+  });
+  return sh`sp_env ${key} ${checkTool(tool)} ${checkInstanceId(id)} ${envDirOf(cfg, tool)} ${pairs}`;
 }
 
 /** Step: daemon-reload once when a template changed; a failure fails every pending start. */
-export function reloadStep(): string {
-  return `if [ "$sp_reload" = 1 ]; then
-  if out=$(systemctl daemon-reload 2>&1); then sp_reload=0; rec RELOAD -
-  else sp_reload_err="systemctl daemon-reload failed: $(lastline "$out")"; fi
-fi`;
-}
-
+export const reloadStep = () => 'sp_daemon_reload';
 export const startStep = (key: number) => `sp_start ${key}`;
 export const settleStep = (keys: readonly number[]) => `sp_settle ${keys.join(' ')}`;
 
-/** Step: teardown of one instance (its id literal, or a sh variable set by an earlier step). */
-export function stopStep(cfg: Config, key: number, tool: string, id: string | ShVar): string {
-  return `sp_stop ${key} ${checkTool(tool)} ${idWord(id)} ${shQuote(envDirOf(cfg, tool))}`;
+/** Step: teardown of one instance whose id is known here (from an inspect file). */
+export function stopStep(cfg: Config, key: number, tool: string, id: string): string {
+  return sh`sp_stop ${key} ${checkTool(tool)} ${checkInstanceId(id)} ${envDirOf(cfg, tool)}`;
 }
 
 /**
@@ -338,21 +194,7 @@ export function stopStep(cfg: Config, key: number, tool: string, id: string | Sh
  */
 export function purgeStep(cfg: Config, tool: string): string {
   const t = checkTool(tool);
-  const file = templatePath(cfg, t);
-  const envDir = envDirOf(cfg, t);
-  return `# purge ${templateName(t)}
-others=$(ls -- ${shQuote(envDir)} 2>/dev/null | grep -c '[.]env$')
-busy=$(systemctl list-units --all --plain --no-legend ${shQuote(`${t}@*.service`)} 2>/dev/null | awk '$3 == "active" || $3 == "activating" || $3 == "reloading" { n++ } END { print n + 0 }')
-if [ ! -e ${shQuote(file)} ]; then rec UNIT - ${shQuote(file)} absent
-elif [ "$others" -gt 0 ] || [ "$busy" -gt 0 ]; then
-  rec UNIT - ${shQuote(file)} kept
-  rec WARN - "template ${file} kept: $others other instance(s) still configured, $busy running"
-elif out=$(rm -f -- ${shQuote(file)} 2>&1); then rec UNIT - ${shQuote(file)} removed; sp_reload=1
-else rec WARN - "cannot remove ${file}: $(lastline "$out")"
-fi
-rmdir -- ${shQuote(envDir)} 2>/dev/null
-rmdir -- ${shQuote(trim(cfg.envDir))} 2>/dev/null
-:`;
+  return sh`sp_purge ${t} ${templatePath(cfg, t)} ${envDirOf(cfg, t)} ${trim(cfg.envDir)}`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -365,39 +207,42 @@ export interface UnitOutcome {
   action?: string;
   error?: string;
   warnings: string[];
-  /** Tool-specific records for this key, by tag (e.g. WATCH). */
-  extra: Map<string, string[][]>;
+  /** The other records of this key (NS, MAP, WATCH, …), in order. */
+  extra: NodeRecord[];
 }
 
 export interface NodeUnitReport {
   outcomes: Map<number, UnitOutcome>;
-  /** UNIT records: [file, state]. */
+  /** UNIT and PROG records: [file, state]. */
   templates: [string, string][];
   /** WARN - … records. */
   warnings: string[];
+  /** BUSY: another run held the node's lock; nothing was changed. */
+  busy?: string;
 }
 
-/** Collect one node's records (already split into fields) for the given keys. */
-export function collectUnitRecords(records: readonly string[][], keys: readonly number[]): NodeUnitReport {
-  const outcomes = new Map<number, UnitOutcome>(keys.map((k) => [k, { key: k, warnings: [], extra: new Map() }]));
+/** Collect one node's records for the given keys (messages decoded as UTF-8 text). */
+export function collectUnitRecords(records: readonly NodeRecord[], keys: readonly number[]): NodeUnitReport {
+  const outcomes = new Map<number, UnitOutcome>(keys.map((k) => [k, { key: k, warnings: [], extra: [] }]));
   const report: NodeUnitReport = { outcomes, templates: [], warnings: [] };
-  for (const f of records) {
-    const [tag, key, ...rest] = f;
-    if (key === '-') {
-      if (tag === 'UNIT') report.templates.push([rest[0] ?? '', rest[1] ?? '']);
-      else if (tag === 'WARN') report.warnings.push(rest.join('\t'));
+  for (const r of records) {
+    if (r.key === '-') {
+      if (r.tag === 'UNIT' || r.tag === 'PROG') report.templates.push([utf8(r.file), r.state]);
+      else if (r.tag === 'WARN') report.warnings.push(utf8(r.message));
+      else if (r.tag === 'BUSY') report.busy = utf8(r.message);
       continue;
     }
-    const o = outcomes.get(Number(key));
+    const o = outcomes.get(Number(r.key));
     if (!o) continue;
-    if (tag === 'OK') [o.unit, o.action] = [rest[0], rest[1]];
-    else if (tag === 'ERR') o.error ??= rest.join('\t');
-    else if (tag === 'WARN') o.warnings.push(rest.join('\t'));
-    else if (tag) {
-      const list = o.extra.get(tag) ?? [];
-      list.push(rest);
-      o.extra.set(tag, list);
-    }
+    if (r.tag === 'OK') [o.unit, o.action] = [r.unit, r.action];
+    else if (r.tag === 'ERR') o.error ??= utf8(r.message);
+    else if (r.tag === 'WARN') o.warnings.push(utf8(r.message));
+    else o.extra.push(r);
   }
   return report;
+}
+
+/** The first record of `tag` among an outcome's extras. */
+export function extraOf<T extends Tag>(o: UnitOutcome | undefined, tag: T): RecordOf<T> | undefined {
+  return o?.extra.find((r) => r.tag === tag) as RecordOf<T> | undefined;
 }

@@ -1,17 +1,66 @@
-// The node-script wire format: NUL-terminated records, TAB-separated fields, tag first.
-// The last field of a record may hold any byte but NUL (paths with tabs and newlines).
-// Records decode as latin1 so every byte survives (file names need not be UTF-8); use
-// `utf8()` on fields that are text (messages, JSON) and write paths back as latin1.
+// The node wire format, written down once. A node script (lib/node-script.sh and the tools'
+// scripts/<tool>.sh) answers on stdout with records: NUL-terminated, TAB-separated fields, tag
+// first, then the KEY (the container's number in this run, or '-' for the node itself). The
+// last field of a record may hold any byte but NUL (paths with tabs and newlines). Records
+// decode as latin1 so every byte survives (file names need not be UTF-8); `utf8()` reads a
+// text field (a message, JSON) and paths are written back as latin1.
 //
-//   OK\t<key>\t<field>...      a result for one container / item
-//   ERR\t<key>\t<message>      one item failed; the rest of the script goes on
-//   WARN\t<key>\t<message>     something the user should know; not a failure
-//   ...                        other tags belong to the command that wrote the script
+// RECORDS names every tag's fields, in order; `parseRecord` gives them back by name.
 
-export type Record = string[];
+export const RECORDS = {
+  // every node script
+  ERR: ['key', 'message'], //                     this container failed; the rest go on
+  WARN: ['key', 'message'], //                    worth telling; not a failure
+  BUSY: ['key', 'message'], //                    another run holds the node's lock (sp_lock)
+  // get_container_ns.sh
+  FACTS: ['key', 'id', 'state', 'pid', 'driver', 'upper', 'lower', 'merged'], // what the engine says
+  NS: ['key', 'id', 'pid', 'inode'], //            the main process's mount-namespace inode
+  // sneakpeek.sh, -t files / merged_dir
+  F: ['key', 'layer', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'path'], // one entry of a layer
+  X: ['key', 'layer', 'dump'], //                 getfattr -d dump of a layer (0 = upper)
+  R: ['key', 'layer', 'major', 'minor', 'path'], // device numbers (hex) of a char/block device
+  M: ['key', 'path'], //                          one path of the merged view (--all)
+  DONE: ['key'], //                               the container's listing is complete
+  // sneakpeek.sh, -t fswatch / procmon / tcptracer
+  WATCH: ['key', 'upper', 'dirs', 'imageDirs'], // what fswatch@ID watches
+  INOTIFY: ['key', 'watches', 'instances'], //    the node's inotify limits
+  PROG: ['key', 'file', 'state'], //              a bpftrace program: created|updated|unchanged|removed
+  // bpftool_map_container_ns.sh
+  MAP: ['key', 'file', 'state', 'order', 'pruned', 'dump'], // state created|added|present; dump = bpftool -j
+  MAPGONE: ['key', 'file', 'state'], //           removed | absent | kept (another tool still uses it)
+  UNIT: ['key', 'file', 'state'], //              a template: created|updated|unchanged|removed|kept|absent
+  RELOAD: ['key'], //                             systemctl daemon-reload ran
+  OK: ['key', 'unit', 'action'], //               started|restarted|running (setup), stopped|absent (teardown)
+} as const;
+
+export type Tag = keyof typeof RECORDS;
+export type RecordOf<T extends Tag> = { tag: T } & { [F in (typeof RECORDS)[T][number]]: string };
+export type NodeRecord = { [T in Tag]: RecordOf<T> }[Tag];
+
+/** One record, its fields by name (latin1 strings); undefined for a tag not in RECORDS. */
+export function parseRecord(rec: string): NodeRecord | undefined {
+  const tab = rec.indexOf('\t');
+  const tag = (tab < 0 ? rec : rec.slice(0, tab)) as Tag;
+  const names = Object.hasOwn(RECORDS, tag) ? RECORDS[tag] : undefined;
+  if (!names) return undefined;
+  const values = tab < 0 ? [] : splitFields(rec.slice(tab + 1), names.length);
+  const out: Record<string, string> = { tag };
+  names.forEach((n, i) => (out[n] = values[i] ?? ''));
+  return out as NodeRecord;
+}
+
+/** Every record of a whole node answer, by name (for the tools that read a short answer at once). */
+export function parseRecords(stdout: Buffer): NodeRecord[] {
+  const out: NodeRecord[] = [];
+  new RecordSplitter().push(stdout, (rec) => {
+    const r = parseRecord(rec);
+    if (r) out.push(r);
+  });
+  return out;
+}
 
 /** Split one record into at most `maxFields` fields (the last keeps its tabs). */
-export function splitFields(rec: string, maxFields = Infinity): Record {
+export function splitFields(rec: string, maxFields = Infinity): string[] {
   const out: string[] = [];
   let start = 0;
   while (out.length < maxFields - 1) {

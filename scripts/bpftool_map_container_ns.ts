@@ -1,39 +1,28 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/bpftool_map_container_ns" "$@"'
 // bpftool_map_container_ns — pin a mount-namespace map for BCC's --mntnsmap, then start TYPE@NAME.service.
-//
-// USAGE
-//   bpftool_map_container_ns [-a NODE] [--backend B] [--no-start] [--dry-run] INODE FILE TYPE
-//   INODE=… FILE=… TYPE=… bpftool_map_container_ns          (the original's environment form)
-//
-// EXAMPLES
-//   bpftool_map_container_ns "$(get_container_ns -n web)" /sys/fs/bpf/mnt_ns_set my-execsnoop
-//   bpftool_map_container_ns 4026532251 /sys/fs/bpf/mnt_ns_4f1c2a9b7d3e execsnoop   # execsnoop@4f1c2a9b7d3e
-//   bpftool_map_container_ns --no-start 4026532251 /sys/fs/bpf/mnt_ns_set            # only the map
-//
-// EXIT CODES
-//   0 the map holds INODE (and the unit runs) · 1 it could not be done (bpftool missing, bpffs
-//   not mounted, map full, no privilege, the unit did not start) · 2 usage or configuration error
+// On the node it runs scripts/bpftool_map_container_ns.sh: sp_map (bpftool map create / update /
+// -j dump), then for sneakpeek's templates sp_template + sp_env + systemctl start (sp_start),
+// for a template of your own `systemctl start TYPE@NAME` (sp_start_unit). MAP and OK records
+// come back; the map's key is decoded and checked here.
 import path from 'node:path';
 import { cli, wantsVerbose } from '../lib/cli.ts';
-import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
+import { checkMapFile, checkMapHolds, mapNameOf, mapStep, parseMapRecord } from '../lib/bpfmap.ts';
 import { BACKENDS, type Config } from '../lib/config.ts';
-import { checkMapFile, checkMapHolds, mapDefs, mapNameOf, mapStep, parseMapRecord } from '../lib/bpfmap.ts';
 import { parseInode } from '../lib/endian.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
-import { nodeScript } from '../lib/node-script.ts';
-import { shQuote } from '../lib/quote.ts';
-import { RecordSplitter, splitFields, utf8 } from '../lib/wire.ts';
-import { checkNodeAddress, lastLine, runNodeScript } from '../lib/io/runner.ts';
-import { readProgram } from '../lib/io/node-files.ts';
-import {
-  backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, templateOkStep, tracerDefs, tracerSpec, type Tool,
-} from '../lib/tracers.ts';
-import { instanceStep, reloadStep, settleStep, startStep, templateStep, unitDefs } from '../lib/units.ts';
+import { sh } from '../lib/quote.ts';
+import { checkNodeAddress } from '../lib/targets.ts';
+import { backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, tracerSpec, type Tool } from '../lib/tracers.ts';
+import { envStep, reloadStep, settleStep, startStep, templateStep } from '../lib/units.ts';
+import { parseRecords, utf8, type RecordOf } from '../lib/wire.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
+import { nodeScript, readProgram } from '../lib/io/node-files.ts';
+import { runNodeScript } from '../lib/io/runner.ts';
 
 export const HELP = `bpftool_map_container_ns — pin a mount-namespace map for BCC's --mntnsmap, then start TYPE@NAME.service.
 
 USAGE
-  bpftool_map_container_ns [-a NODE] [--backend B] [--no-start] [--dry-run] INODE FILE TYPE
+  bpftool_map_container_ns [-a NODE] [--backend B] [--no-start] [--timeout S] [--dry-run] INODE FILE TYPE
   INODE=… FILE=… TYPE=… bpftool_map_container_ns          (the original's environment form)
 
 INODE is a mount-namespace inode (get_container_ns prints it); FILE the map's pin path on a
@@ -52,7 +41,9 @@ session with it), as root (sudo -n otherwise):
      For TYPE execsnoop or tcptracer (sneakpeek's templates) INSTANCE must be a 12-hex
      container id; the template (and bpftrace program) is installed if missing or changed,
      and <envDir>/TYPE/INSTANCE.env written with the map, inode and backend first.
-Running it again changes nothing (prints "present ... running"). INODE empty, 0 or not a
+Running it again changes nothing (prints "present ... running"). Two runs at once on one
+node take turns (a lock on the node, config lock.file; the second waits up to lock.wait
+seconds, then fails with "busy"). INODE empty, 0 or not a
 positive integer is refused: it would make a key that filters nothing.
 
 Prints: FILE INODE created|added|present [UNIT started|restarted|running]
@@ -62,6 +53,7 @@ OPTIONS
   -u, --user USER        ssh user (config ssh.user; default vagrant)
       --backend B        for execsnoop/tcptracer: bcc | bpftrace (config backend; default bcc)
       --no-start         only the map: no unit is started
+      --timeout S        give the node S seconds (config timeouts.units; default 120)
       --dry-run          print the node script instead of running it
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          more detail on stderr
@@ -77,25 +69,11 @@ EXAMPLES
 
 EXIT CODES
   0 the map holds INODE (and the unit runs) · 1 it could not be done (bpftool missing, bpffs
-  not mounted, map full, no privilege, the unit did not start) · 2 usage or configuration error
+  not mounted, map full, no privilege, the unit did not start, busy, timed out) · 2 usage or
+  configuration error
 `;
 
 const OUR_TOOLS: readonly string[] = ['execsnoop', 'tcptracer'];
-
-function parse(argv: string[]) {
-  // Positional INODE FILE TYPE: strict about options only.
-  return cli(argv, 'bpftool_map_container_ns')
-    .strict(false)
-    .strictOptions()
-    .option('address', { alias: 'a', type: 'string' })
-    .option('user', { alias: 'u', type: 'string' })
-    .option('backend', { type: 'string', choices: BACKENDS })
-    .option('no-start', { type: 'boolean', default: false })
-    .option('dry-run', { type: 'boolean', default: false })
-    // INODE stays the text given: yargs would read 1e3 as 1000 and 0x10 as 16.
-    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': true, 'parse-positional-numbers': false })
-    .parseSync();
-}
 
 /** The unit instance of FILE: its basename without a leading mnt_ns_. */
 export function instanceOf(file: string): string {
@@ -119,45 +97,43 @@ export interface Plan {
   start: boolean;
 }
 
-/** The node script: map, then (unless --no-start) the unit; with our templates, the map only once they are installed. */
-export function planScript(p: Plan, cfg: Config, program?: string): string {
+/** The node's steps: lock, map, then (unless --no-start) the unit; with our templates the map only once they are installed. */
+export function planSteps(p: Plan, cfg: Config, program?: string): string[] {
   const map = mapStep(0, p.file, mapNameOf(p.file), p.inode, false);
-  if (!p.start) return nodeScript(mapDefs(cfg), [map]);
-  if (OUR_TOOLS.includes(p.type)) {
-    const tool = p.type as Tool;
-    return nodeScript(
-      [...unitDefs(), ...tracerDefs(cfg)],
-      [
-        templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, cfg.backend)]),
-        ...(cfg.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
-        `${templateOkStep(0, tool)} && ${map} && ${instanceStep(cfg, 0, tool, p.instance, {
-          [ENV_CONTAINER]: p.instance,
-          [ENV_BACKEND]: cfg.backend,
-          [ENV_MAP]: p.file,
-          [ENV_INODE]: p.inode,
-        })}`,
-        reloadStep(),
-        startStep(0),
-        settleStep([0]),
-      ],
-    );
-  }
-  const unit = `${p.type}@${p.instance}.service`;
-  return nodeScript(mapDefs(cfg), [
-    `${map} || exit 0`,
-    `if systemctl is-active --quiet ${shQuote(unit)}; then rec OK 0 ${shQuote(unit)} running
-elif out=$(systemctl start ${shQuote(unit)} 2>&1); then rec OK 0 ${shQuote(unit)} started
-else rec ERR 0 ${shQuote(`${unit}: `)}"$(lastline "$out")"; fi`,
-  ]);
+  if (!p.start) return ['sp_lock', map];
+  if (!OUR_TOOLS.includes(p.type)) return ['sp_lock', `${map} || exit 0`, sh`sp_start_unit 0 ${`${p.type}@${p.instance}.service`}`];
+  const tool = p.type as Tool;
+  return [
+    'sp_lock',
+    templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, cfg.backend)]),
+    ...(cfg.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
+    `sp_tplok 0 ${tool} && ${map} && ${envStep(cfg, 0, tool, p.instance, {
+      [ENV_CONTAINER]: p.instance,
+      [ENV_BACKEND]: cfg.backend,
+      [ENV_MAP]: p.file,
+      [ENV_INODE]: p.inode,
+    })}`,
+    reloadStep(),
+    startStep(0),
+    settleStep([0]),
+  ];
 }
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'bpftool_map_container_ns', wantsVerbose(argv), async () => {
-    const args = parse(argv);
-    if (args.help) {
-      io.stdout.write(HELP);
-      return 0;
-    }
+    // Positional INODE FILE TYPE: strict about options only.
+    const args = cli(argv, 'bpftool_map_container_ns')
+      .strict(false)
+      .strictOptions()
+      .option('address', { alias: 'a', type: 'string' })
+      .option('user', { alias: 'u', type: 'string' })
+      .option('backend', { type: 'string', choices: BACKENDS })
+      .option('no-start', { type: 'boolean', default: false })
+      .option('dry-run', { type: 'boolean', default: false })
+      // INODE stays the text given: yargs would read 1e3 as 1000 and 0x10 as 16.
+      .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': true, 'parse-positional-numbers': false })
+      .parseSync();
+    if (args.help) return void io.stdout.write(HELP), 0;
     const pos = args._.map(String);
     if (pos.length > 3) throw new UsageError(`unexpected argument '${pos[3]}'`);
     const start = !args['no-start'];
@@ -176,7 +152,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       p.instance = instanceOf(p.file);
     }
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, backend: args.backend });
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, backend: args.backend, 'timeouts.units': args.timeout });
     if (start && OUR_TOOLS.includes(p.type)) {
       if (!/^[0-9a-f]{12}$/.test(p.instance))
         throw new UsageError(
@@ -184,37 +160,30 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
         );
       checkTracerConfig(cfg, p.type as Tool, cfg.backend);
     }
-    const script = planScript(p, cfg);
-    if (args['dry-run']) {
-      io.stdout.write(`# node: ${node ?? 'localhost'}\n${script}\n`);
-      return 0;
-    }
-    const run = await runNodeScript({ node, script }, cfg);
     const where = node ?? 'localhost';
-    let mapFields: string[] | undefined;
-    let unit: string | undefined;
-    let action: string | undefined;
+    const libs = p.start && OUR_TOOLS.includes(p.type) ? (['bpftool_map_container_ns', 'sneakpeek'] as const) : (['bpftool_map_container_ns'] as const);
+    const script = nodeScript(cfg, libs, planSteps(p, cfg));
+    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
+    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.units });
+
+    // Back from the node: MAP (what the map holds), OK (the unit), ERR / WARN / BUSY.
+    let map: RecordOf<'MAP'> | undefined;
+    let unit: RecordOf<'OK'> | undefined;
     let error: string | undefined;
-    const warnings: string[] = [];
-    new RecordSplitter().push(run.stdout, (rec) => {
-      const f = splitFields(rec);
-      if (f[0] === 'MAP') mapFields = f.slice(2);
-      else if (f[0] === 'OK' && f[1] === '0') [unit, action] = [f[2], f[3]];
-      else if (f[0] === 'ERR') error ??= utf8(f.slice(2).join(' '));
-      else if (f[0] === 'WARN') warnings.push(utf8(f.slice(2).join(' ')));
-    });
-    for (const w of warnings) io.stderr.write(`bpftool_map_container_ns: warning: ${where}: ${w}\n`);
-    if (!mapFields) throw new OpError(`${where}: ${error ?? (lastLine(run.stderr) || `node script exited ${run.code} without an answer`)}`);
-    const m = parseMapRecord(mapFields);
+    for (const r of parseRecords(run.stdout)) {
+      if (r.tag === 'MAP') map = r;
+      else if (r.tag === 'OK') unit = r;
+      else if (r.tag === 'ERR' || r.tag === 'BUSY') error ??= utf8(r.message);
+      else if (r.tag === 'WARN') io.stderr.write(`bpftool_map_container_ns: warning: ${where}: ${utf8(r.message)}\n`);
+    }
+    if (!map) throw new OpError(error ? `${where}: ${error}` : (run.failure ?? `${where}: the node script ended without an answer`));
+    const m = parseMapRecord(map);
     const bad = checkMapHolds(m, p.inode, false);
     if (bad) throw new OpError(`${where}: ${bad}`);
     if (args.verbose) io.stderr.write(`bpftool_map_container_ns: ${where}: ${m.file} holds ${m.inodes.join(', ')} (${m.order}-endian node)\n`);
-    if (!start) {
-      io.stdout.write(`${m.file} ${p.inode} ${m.state}\n`);
-      return 0;
-    }
-    if (error || !unit) throw new OpError(`${where}: ${m.file} ${m.state}, but ${error ?? (lastLine(run.stderr) || 'the unit was not started')}`);
-    io.stdout.write(`${m.file} ${p.inode} ${m.state} ${unit} ${action}\n`);
+    if (!start) return void io.stdout.write(`${m.file} ${p.inode} ${m.state}\n`), 0;
+    if (error || !unit) throw new OpError(`${where}: ${m.file} ${m.state}, but ${error ?? run.failure?.replace(`${where}: `, '') ?? 'the unit was not started'}`);
+    io.stdout.write(`${m.file} ${p.inode} ${m.state} ${unit.unit} ${unit.action}\n`);
     return 0;
   });
 }

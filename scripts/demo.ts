@@ -1,8 +1,8 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/demo" "$@"'
 // demo — run `sneakpeek -t files` on a sample overlay layer tree this script builds itself.
 //
 // USAGE
-//   npm run demo            (or: npx tsx scripts/demo.ts [--keep])
+//   npm run demo            (or: ./scripts/demo.ts [--keep], or npx tsx scripts/demo.ts)
 //
 // It lays out an image layer and a container's upper layer in a temp dir the way overlay2
 // does (new files, a modified file, a whiteout for a deleted file, an opaque directory that
@@ -13,20 +13,16 @@
 //
 // EXIT CODES
 //   0 done · 1 sneakpeek failed
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isEntry, processIO, runEntry, type IO } from '../lib/io/entry.ts';
+import { runCommand } from '../lib/io/runner.ts';
 import { main as sneakpeek } from './sneakpeek.ts';
 
-function tryRun(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+/** mknod / setfattr through the runner (zx): true when it worked. */
+async function tryRun(cmd: string, args: string[]): Promise<boolean> {
+  return (await runCommand([cmd, ...args], { deadline: 10 })).code === 0;
 }
 
 function write(root: string, rel: string, content: string, mtime = new Date('2024-01-01T00:00:00Z')): void {
@@ -37,7 +33,7 @@ function write(root: string, rel: string, content: string, mtime = new Date('202
 }
 
 /** The sample tree: returns the inspect JSON path and what could not be made. */
-export function buildSample(dir: string): { inspect: string; skipped: string[] } {
+export async function buildSample(dir: string): Promise<{ inspect: string; skipped: string[] }> {
   const lower = path.join(dir, 'image/diff');
   const upper = path.join(dir, 'container/diff');
   const skipped: string[] = [];
@@ -52,13 +48,13 @@ export function buildSample(dir: string): { inspect: string; skipped: string[] }
   mkdirSync(path.join(upper, 'etc'), { recursive: true });
   const root = process.getuid?.() === 0;
   const whiteout = path.join(upper, 'etc/motd');
-  if (!(root && tryRun('mknod', [whiteout, 'c', '0', '0'])) && !(writeFileSync(whiteout, ''), tryRun('setfattr', ['-n', 'user.overlay.whiteout', '-v', 'y', whiteout]))) {
+  if (!(root && (await tryRun('mknod', [whiteout, 'c', '0', '0']))) && !(writeFileSync(whiteout, ''), await tryRun('setfattr', ['-n', 'user.overlay.whiteout', '-v', 'y', whiteout]))) {
     rmSync(whiteout, { force: true });
     skipped.push('the deleted /etc/motd (a whiteout needs root for mknod, or setfattr from the attr package)');
   }
   const cache = path.join(upper, 'var/cache/app');
   write(upper, 'var/cache/app/fresh.bin', 'f', new Date());
-  if (!tryRun('setfattr', ['-n', root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', '-v', 'y', cache]))
+  if (!(await tryRun('setfattr', ['-n', root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', '-v', 'y', cache])))
     skipped.push('the wiped /var/cache/app (an opaque directory needs setfattr from the attr package)');
   const inspect = path.join(dir, 'inspect.json');
   writeFileSync(inspect, JSON.stringify([{
@@ -71,7 +67,7 @@ export function buildSample(dir: string): { inspect: string; skipped: string[] }
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sneakpeek-demo-'));
   try {
-    const { inspect, skipped } = buildSample(dir);
+    const { inspect, skipped } = await buildSample(dir);
     for (const args of [['-t', 'files', '--chroot', '-f', inspect], ['-t', 'files', '-f', inspect]]) {
       io.stdout.write(`$ sneakpeek ${args.join(' ')}\n`);
       // The sample tree is the user's own: no sudo for it, whatever the site config says.

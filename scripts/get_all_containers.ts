@@ -1,18 +1,7 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/get_all_containers" "$@"'
 // get_all_containers — every ready container in the cluster as NODE_IP,CONTAINER_ID lines.
-//
-// USAGE
-//   get_all_containers [--namespace NS | -A] [-l SELECTOR] [--pods-file FILE|-] [-e POD]... [--running] [-c ENGINE] [--json] [-v]
-//
-// EXAMPLES
-//   get_all_containers -A                                   # 10.0.0.3,4f1c2a9b7d3e …
-//   get_all_containers --namespace shop -l app=web -e web-0  # one app, one pod left out
-//   kubectl get pods -A -o json > pods.json; get_all_containers --pods-file pods.json   # air-gapped
-//   get_all_containers -A --json | jq -r 'select(.runtime=="containerd") | .pod'
-//
-// EXIT CODES
-//   0 done · 1 kubectl failed, or a pod carried a value that cannot be valid (the others are
-//   still printed) · 2 usage or configuration error
+// It runs nothing on a node: only `kubectl get pods -o json` here (lib/cluster.ts kubectlArgv),
+// or it reads a saved pods file; lib/pods.ts picks the containers.
 import { cli, wantsVerbose } from '../lib/cli.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { CLUSTER_HELP, clusterArgs, clusterOptions, engineFor } from '../lib/cluster.ts';
@@ -40,6 +29,7 @@ workload.
 
 OPTIONS
 ${CLUSTER_HELP}
+      --timeout S        give kubectl S seconds (config timeouts.kubectl; default 60)
   -c, --engine ENGINE    docker | podman | crictl: the engine sneakpeek's tools use on every node
                          (--json's "engine"); default: the pod's runtime's (docker:// → docker,
                          containerd:// and cri-o:// → crictl)
@@ -57,8 +47,8 @@ EXAMPLES
   get_all_containers -A --json | jq -r 'select(.runtime=="containerd") | .pod'
 
 EXIT CODES
-  0 done · 1 kubectl failed, or a pod carried a value that cannot be valid (the others are
-  still printed) · 2 usage or configuration error
+  0 done · 1 kubectl failed or timed out, or a pod carried a value that cannot be valid (the
+  others are still printed) · 2 usage or configuration error
 `;
 
 function parse(argv: string[]) {
@@ -76,7 +66,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       return 0;
     }
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
-    const cfg = loadConfig(args.config, io.env, { engine: args.engine });
+    const cfg = loadConfig(args.config, io.env, { engine: args.engine, 'timeouts.kubectl': args.timeout });
     const found = await discoverPods(cfg, clusterArgs(args), io);
     for (const c of found.containers)
       io.stdout.write(`${args.json ? containerJson(c, engineFor(c.runtime, cfg, args.engine !== undefined)) : containerLine(c)}\n`);

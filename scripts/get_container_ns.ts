@@ -1,33 +1,22 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/get_container_ns" "$@"'
 // get_container_ns — the mount-namespace inode of a container's main process, on a node.
-//
-// USAGE
-//   get_container_ns [-a NODE] -n CONTAINER [-u USER] [-c ENGINE] [-v] [--dry-run]
-//
-// EXAMPLES
-//   get_container_ns -n web                                 # this host: 4026532178
-//   get_container_ns -a 10.0.0.3 -n 4f1c2a9b7d3e            # over ssh, one session
-//   get_all_containers | while IFS=, read -r node id; do
-//     echo "$node $id $(get_container_ns -a "$node" -n "$id")"; done
-//
-// EXIT CODES
-//   0 printed the inode · 1 the node or the container failed (unknown, not running, ssh, sudo)
-//   · 2 usage or configuration error
+// On the node it runs scripts/get_container_ns.sh's sp_ns: the engine's inspect (docker/podman
+// `inspect --format '{{.Id}} {{.State.Status}} {{.State.Pid}} …'`, or `crictl inspect`), then
+// `stat -Lc %i /proc/PID/ns/mnt`; one NS record comes back.
 import { cli, wantsVerbose } from '../lib/cli.ts';
-import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { ENGINES } from '../lib/config.ts';
-import { nsFn } from '../lib/engine-script.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
-import { nodeScript } from '../lib/node-script.ts';
-import { shQuote } from '../lib/quote.ts';
-import { RecordSplitter, splitFields, utf8 } from '../lib/wire.ts';
-import { checkNodeAddress, lastLine, runNodeScript } from '../lib/io/runner.ts';
-import { checkContainerName } from '../lib/targets.ts';
+import { sh } from '../lib/quote.ts';
+import { checkContainerName, checkNodeAddress } from '../lib/targets.ts';
+import { parseRecords, utf8 } from '../lib/wire.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
+import { nodeScript } from '../lib/io/node-files.ts';
+import { runNodeScript } from '../lib/io/runner.ts';
 
 export const HELP = `get_container_ns — the mount-namespace inode of a container's main process, on a node.
 
 USAGE
-  get_container_ns [-a NODE] -n CONTAINER [-u USER] [-c ENGINE] [-v] [--dry-run]
+  get_container_ns [-a NODE] -n CONTAINER [-u USER] [-c ENGINE] [--timeout S] [-v] [--dry-run]
 
 Prints the inode of /proc/PID/ns/mnt (followed, like stat -L) of the container's main
 process: the key BCC's --mntnsmap filters on (see bpftool_map_container_ns). The engine
@@ -41,6 +30,7 @@ OPTIONS
   -n, --name CONTAINER   container name or id (a 12-character id from get_all_containers works)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
   -c, --engine ENGINE    docker | podman | crictl (config engine)
+      --timeout S        give the node S seconds (config timeouts.lookup; default 60)
       --dry-run          print the node script instead of running it
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          also print the full container id and pid on stderr
@@ -53,54 +43,41 @@ EXAMPLES
     echo "$node $id $(get_container_ns -a "$node" -n "$id")"; done
 
 EXIT CODES
-  0 printed the inode · 1 the node or the container failed (unknown, not running, ssh, sudo)
-  · 2 usage or configuration error
+  0 printed the inode · 1 the node or the container failed (unknown, not running, ssh, sudo,
+  timed out) · 2 usage or configuration error
 `;
-
-function parse(argv: string[]) {
-  return cli(argv, 'get_container_ns')
-    .option('address', { alias: 'a', type: 'string' })
-    .option('name', { alias: 'n', type: 'string' })
-    .option('user', { alias: 'u', type: 'string' })
-    .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
-    .option('dry-run', { type: 'boolean', default: false })
-    .parseSync();
-}
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'get_container_ns', wantsVerbose(argv), async () => {
-    const args = parse(argv);
-    if (args.help) {
-      io.stdout.write(HELP);
-      return 0;
-    }
+    const args = cli(argv, 'get_container_ns')
+      .option('address', { alias: 'a', type: 'string' })
+      .option('name', { alias: 'n', type: 'string' })
+      .option('user', { alias: 'u', type: 'string' })
+      .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
+      .option('dry-run', { type: 'boolean', default: false })
+      .parseSync();
+    if (args.help) return void io.stdout.write(HELP), 0;
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
     if (args.name === undefined) throw new UsageError('missing -n CONTAINER');
     const name = checkContainerName(args.name);
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine });
-    const script = nodeScript([nsFn(cfg)], [`sp_ns 0 ${shQuote(name)}`]);
-    if (args['dry-run']) {
-      io.stdout.write(`# node: ${node ?? 'localhost'}\n${script}\n`);
-      return 0;
-    }
-    const run = await runNodeScript({ node, script }, cfg);
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, 'timeouts.lookup': args.timeout });
     const where = node ?? 'localhost';
-    let inode: string | undefined;
-    let error: string | undefined;
-    new RecordSplitter().push(run.stdout, (rec) => {
-      const f = splitFields(rec);
-      if (f[0] === 'NS') {
-        inode = f[4];
-        if (args.verbose) io.stderr.write(`get_container_ns: ${where}: ${name}: id ${f[2]}, pid ${f[3]}\n`);
-      } else if (f[0] === 'ERR') error = utf8(f.slice(2).join(' '));
-    });
-    if (inode !== undefined && /^[1-9]\d*$/.test(inode)) {
-      io.stdout.write(`${inode}\n`);
-      return 0;
+
+    // On the node: ask the engine, stat the mount namespace → NS KEY ID PID INODE (or ERR).
+    const script = nodeScript(cfg, ['get_container_ns'], [sh`sp_ns 0 ${cfg.engine} ${name}`]);
+    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
+    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.lookup });
+
+    for (const r of parseRecords(run.stdout)) {
+      if (r.tag === 'NS' && /^[1-9]\d*$/.test(r.inode)) {
+        if (args.verbose) io.stderr.write(`get_container_ns: ${where}: ${name}: id ${r.id}, pid ${r.pid}\n`);
+        io.stdout.write(`${r.inode}\n`);
+        return 0;
+      }
+      if (r.tag === 'ERR') throw new OpError(`${where}: ${name}: ${utf8(r.message)}`);
     }
-    if (error) throw new OpError(`${where}: ${name}: ${error}`);
-    throw new OpError(`${where}: ${lastLine(run.stderr) || `node script exited ${run.code} without an answer`}`);
+    throw new OpError(run.failure ?? `${where}: the node script ended without an answer`);
   });
 }
 

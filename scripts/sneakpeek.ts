@@ -1,31 +1,13 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/sneakpeek" "$@"'
 // sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
-//
-// USAGE
-//   sneakpeek -t files      [-f INSPECT.json|-] [-n CONTAINER] [-a NODE] [--chroot] [--all] [--json] [-0]
-//   sneakpeek -t merged_dir [-f INSPECT.json|-] [-n CONTAINER] [-a NODE]
-//   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
-//   sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
-//   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER | cluster options] [--backend bcc|bpftrace] [--stop [--purge]]
-//
-// EXAMPLES
-//   docker inspect web > web.json; sneakpeek -t files --chroot -f web.json   # docker diff, no daemon
-//   sneakpeek -t files --chroot -n web                                       # this host's engine
-//   sneakpeek -t files -a 10.0.0.3 -n k8s_app_web_0 --json | jq .path        # one node, over ssh
-//   sneakpeek -t merged_dir -n web                                           # where its root is mounted
-//   sneakpeek -t files -A --chroot -e noisy-0    # every container in the cluster, one ssh session per node
-//   sneakpeek -t fswatch -a 10.0.0.3 -n k8s_app_web_0                         # fswatch@<ID>.service on that node
-//   sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
-//   sneakpeek -t procmon --backend bpftrace -n web   # execsnoop@<ID>.service: every exec in container web
-//   sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
-//
-// EXIT CODES
-//   0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
+// What it runs on a node is in scripts/sneakpeek.sh (with get_container_ns.sh and
+// bpftool_map_container_ns.sh); what each -t type does with it, in scripts/sneakpeek/<type>.ts.
 import { cli, wantsVerbose } from '../lib/cli.ts';
-import { guard, isEntry, runEntry, loadConfig, processIO, type IO } from '../lib/io/entry.ts';
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
+import type { Job } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
-import { checkNodeAddress } from '../lib/io/runner.ts';
+import { checkNodeAddress } from '../lib/targets.ts';
+import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { selectTargets } from './sneakpeek/select.ts';
 
 export const HELP = `sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
@@ -81,7 +63,11 @@ OPTIONS
                          other instances there still use them
       --backend B        procmon/tcptracer tracer: bcc | bpftrace (config backend; default bcc)
       --dry-run          print each node's script instead of running it
+      --timeout S        give each node S seconds (config timeouts: files 900, merged_dir 60,
+                         fswatch/procmon/tcptracer 120); a node past it is ended, on both sides,
+                         and reported as NODE: timed out after Ss
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
+  -q, --quiet            no progress line (shown only on a terminal, for several nodes)
   -v, --verbose          more detail on stderr
   -h, --help             this text
 
@@ -106,10 +92,14 @@ EXAMPLES
   sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
 
 EXIT CODES
-  0 done · 1 the operation failed for at least one node/container · 2 usage or configuration error
+  0 done · 1 the operation failed for at least one node/container (or timed out) · 2 usage or
+  configuration error · 130 / 143 interrupted by Ctrl-C / SIGTERM (every node's work ended too)
 `;
 
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
+
+/** Which config deadline (timeouts.<job>) a type's node runs get. */
+const JOB_OF: Record<(typeof TYPES)[number], Job> = { files: 'files', merged_dir: 'lookup', fswatch: 'units', procmon: 'units', tcptracer: 'units' };
 
 /** The type-specific options each type takes. */
 const TYPE_OPTIONS: Record<(typeof TYPES)[number], readonly string[]> = {
@@ -160,10 +150,13 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
         throw new UsageError(`--${opt} does not apply to -t ${args.type}${OPTION_TYPES[opt] ? ` (only to ${OPTION_TYPES[opt]})` : ''}`);
     }
     if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend });
+    const job = JOB_OF[args.type];
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend, [`timeouts.${job}`]: args.timeout });
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
     const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
-    const common = { dryRun: args['dry-run'], verbose: args.verbose, cluster: sel.cluster, failedBefore: sel.failed };
+    const common = {
+      dryRun: args['dry-run'], verbose: args.verbose, quiet: args.quiet, cluster: sel.cluster, failedBefore: sel.failed, deadline: cfg.timeouts[job],
+    };
 
     // Each type loads only what it needs.
     if (args.type === 'fswatch') {

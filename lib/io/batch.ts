@@ -1,20 +1,28 @@
 // What every sneakpeek type does with its node scripts: one script per node, printed with
-// --dry-run or run on at most `concurrency` nodes at once; each type reports its own targets;
-// then one summary. The rules live here once: a batch (several containers, or any
-// cluster-wide run) ends with `N ok, M failed` on stderr; a single container's failure is
-// its one error line; the exit code is 1 when anything failed.
-import type { IO } from './entry.ts';
+// --dry-run or run on at most `concurrency` nodes at once, each within its deadline; each type
+// reports its own targets; then one summary. The rules live here once: a batch (several
+// containers, or any cluster-wide run) ends with `N ok, M failed` on stderr; a single
+// container's failure is its one error line; the exit code is 1 when anything failed, and
+// 130 / 143 when Ctrl-C or SIGTERM ended the run (every node's processes ended with it).
+import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
-import { lastLine, pool, type NodeRun } from './runner.ts';
 import { byNode, summary, type Target } from '../targets.ts';
+import type { IO } from './entry.ts';
+import { interruptedBy, signalExitCode } from './interrupt.ts';
+import { progressOn } from './progress.ts';
+import { pool } from './runner.ts';
 
 export interface BatchArgs {
   dryRun: boolean;
   verbose: boolean;
+  /** No progress line even on a terminal (-q). */
+  quiet?: boolean;
   /** Cluster-wide run: always end with the summary line. */
   cluster?: boolean;
   /** Containers discovery already reported as failed (counted in the summary). */
   failedBefore?: number;
+  /** Seconds each node may take (config timeouts.<job>, or --timeout). */
+  deadline: number;
 }
 
 export interface NodeJob {
@@ -28,15 +36,10 @@ export interface NodeTally {
   failed: number;
 }
 
-/** Why a whole node failed, in one line: ssh's or the script's last word. */
-export function nodeFailure(run: NodeRun): string | undefined {
-  if (run.code === 0) return undefined;
-  return `${run.node ?? 'localhost'}: ${lastLine(run.stderr) || `node script exited ${run.code}`}`;
-}
-
 /**
  * Plan every node's script first (a planning error stops the run before any node is touched),
- * then print or run them; `perNode` runs one job and reports its targets. Returns the exit code.
+ * then print or run them; `perNode` runs one job and reports its targets, writing its stderr
+ * lines through the `io` it is given (they step around the progress line). Returns the exit code.
  */
 export async function runBatch(
   targets: readonly Target[],
@@ -44,20 +47,35 @@ export async function runBatch(
   cfg: Config,
   a: BatchArgs,
   io: IO,
-  perNode: (job: NodeJob) => Promise<NodeTally>,
+  perNode: (job: NodeJob, io: IO) => Promise<NodeTally>,
 ): Promise<number> {
   const jobs: NodeJob[] = [...byNode(targets)].map(([node, ts]) => ({ node, targets: ts, script: scriptFor(ts) }));
   if (a.dryRun) {
     for (const j of jobs) io.stdout.write(`# node: ${j.node ?? 'localhost'}\n${j.script}\n`);
     return 0;
   }
+  const progress = progressOn(io.stderr, io.env, jobs.length, a.quiet ?? false);
+  const stderr = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      progress.say(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const nodeIO: IO = { ...io, stderr };
   let ok = 0;
   let failed = a.failedBefore ?? 0;
-  await pool(jobs, cfg.concurrency, async (job) => {
-    const t = await perNode(job);
-    ok += t.ok;
-    failed += t.failed;
-  });
-  if (targets.length > 1 || a.cluster) io.stderr.write(`${summary(ok, failed)}\n`);
+  try {
+    await pool(jobs, cfg.concurrency, async (job) => {
+      const t = await perNode(job, nodeIO);
+      ok += t.ok;
+      failed += t.failed;
+      progress.done(t.failed > 0);
+    });
+  } finally {
+    progress.end();
+  }
+  const sig = interruptedBy();
+  if (targets.length > 1 || a.cluster || sig) io.stderr.write(`${sig ? `interrupted (${sig}): ` : ''}${summary(ok, failed)}\n`);
+  if (sig) return signalExitCode(sig);
   return failed ? 1 : 0;
 }

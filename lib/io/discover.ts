@@ -21,7 +21,9 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
     return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
   }
   const argv = kubectlArgv(cfg, a);
-  const r = await runCommand(argv, undefined, { ...process.env, ...io.env });
+  // kubectl's answer is capped like a pods file; its deadline is config timeouts.kubectl.
+  const r = await runCommand(argv, { env: { ...process.env, ...io.env }, deadline: cfg.timeouts.kubectl, maxBytes: INPUT_LIMITS.document });
+  if (r.timedOut) throw new OpError(`kubectl get pods: timed out after ${cfg.timeouts.kubectl}s (config timeouts.kubectl)`);
   if (r.code === 127) throw new OpError(`${argv[0]}: not found (set paths.kubectl in the config)`);
   if (r.code !== 0) throw new OpError(`kubectl get pods failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
   try {

@@ -1,14 +1,63 @@
-// The one module that runs commands. A node script runs either here (`sh -s`) or on a node
-// over OpenSSH (`ssh … sh -s`, script on stdin): one process, one session per node.
-import { spawn } from 'node:child_process';
+// The one module that starts processes, and zx is how it starts them: every child — a node
+// script over ssh or `sh -s` on this host, kubectl, an engine call — is a zx ProcessPromise with
+// its `input`, `nothrow` (a failed node is a result, not an exception), a `timeout` (its
+// deadline: zx kills the whole process tree when it passes) and `kill` (Ctrl-C).
+//
+// zx is configured here, once: its default shell is bash and its default quote writes bash's
+// $'…' strings, which dash (Debian's and Ubuntu's /bin/sh) prints literally. Commands here run
+// under /bin/sh, every value quoted by lib/quote.ts's POSIX shQuote. zx is loaded on first use:
+// `--help` and `-t files -f` from a file never pay for it.
+//
+// On a node, a script always runs as `timeout -k 5 DEADLINE sh -s` (through `sudo -n` unless
+// root): the node ends it at its deadline even when the operator is gone, and lib/node-script.sh's
+// watchdog ends it as soon as its session is.
 import os from 'node:os';
+import type { ProcessPromise } from 'zx';
 import { checkSshOption, checkSshUser, type Config } from '../config.ts';
 import { oneLine } from '../errors.ts';
-import { checkNodeAddress } from '../targets.ts';
 import { shQuote } from '../quote.ts';
+import { checkNodeAddress } from '../targets.ts';
+import { interruptedBy, onInterrupt } from './interrupt.ts';
 
 export { checkNodeAddress };
 
+let zx$: typeof import('zx').$ | undefined;
+
+/** zx's `$`, set up once for POSIX sh and our quoting. */
+export async function zx(): Promise<typeof import('zx').$> {
+  if (!zx$) {
+    const { $ } = await import('zx');
+    $.shell = '/bin/sh';
+    $.prefix = '';
+    $.postfix = '';
+    $.quote = shQuote as typeof $.quote;
+    $.verbose = false;
+    $.quiet = true;
+    zx$ = $;
+  }
+  return zx$;
+}
+
+/** zx keeps every byte a process prints unless told otherwise: these stores keep nothing. */
+function discardStore() {
+  const none = () => ({ push: () => 0, length: 0, join: () => '', reduce: <T>(_f: unknown, init: T) => init, *[Symbol.iterator]() {} });
+  return { stdout: none(), stderr: none(), stdall: none() } as unknown as NonNullable<Parameters<typeof import('zx').$>[0]['store']>;
+}
+
+/** The last `max` bytes of a stream, for error messages (a node may print a lot on stderr). */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly max = 64 << 10) {}
+  push(c: Buffer): void {
+    this.chunks.push(c);
+    this.size += c.length;
+    while (this.size - this.chunks[0]!.length >= this.max) this.size -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
 
 /** One unit of work: a generated POSIX sh script for one node (undefined = this host). */
 export interface NodePlan {
@@ -19,9 +68,12 @@ export interface NodePlan {
 export interface NodeRun {
   node: string | undefined;
   code: number;
+  /** What the node said on stderr (its last 64 KiB, the watchdog's blank lines left out). */
   stderr: string;
-  /** Collected stdout when no onStdout handler was given. */
+  /** The whole answer, when no onStdout handler was given. */
   stdout: Buffer;
+  /** Why the node failed as a whole, in one line; undefined when its script ran to the end. */
+  failure?: string;
 }
 
 /** True when the address names this host, so the script runs without ssh. */
@@ -32,62 +84,117 @@ export function isLocalNode(node: string | undefined): boolean {
   return false;
 }
 
-/** The argv that runs a script on `node`: ssh with the user's config plus ours. Pure. */
-export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boolean): string[] {
-  if (isLocalNode(node)) return cfg.sudo && !isRoot ? ['sudo', '-n', 'sh', '-s'] : ['sh', '-s'];
+/** How long after the node's own deadline this side gives up on it (the node ends first). */
+export const GRACE_SECONDS = 5;
+
+/** The argv that runs a script on `node` with a deadline of `deadline` seconds. Pure. */
+export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boolean, deadline: number): string[] {
+  if (!Number.isInteger(deadline) || deadline < 1) throw new Error(`bad deadline ${deadline}`);
+  const onNode = ['timeout', '-k', String(GRACE_SECONDS), String(deadline), 'sh', '-s'];
+  if (isLocalNode(node)) return cfg.sudo && !isRoot ? ['sudo', '-n', ...onNode] : onNode;
   const host = checkNodeAddress(node!);
   const user = checkSshUser(cfg.ssh.user);
-  // ServerAlive: a node that goes away mid-session fails within ~30 s instead of hanging cron.
-  const argv = ['ssh', '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${cfg.ssh.connectTimeout}`, '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3'];
+  // ServerAlive: a node that goes away mid-session fails within 3 intervals instead of hanging cron.
+  const argv = ['ssh', '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${cfg.ssh.connectTimeout}`,
+    '-o', `ServerAliveInterval=${cfg.ssh.serverAliveInterval}`, '-o', 'ServerAliveCountMax=3'];
   if (cfg.ssh.controlMaster)
     argv.push('-o', 'ControlMaster=auto', '-o', 'ControlPath=~/.ssh/sneakpeek-%C', '-o', 'ControlPersist=60');
   for (const opt of cfg.ssh.options) argv.push('-o', checkSshOption(opt));
   if (cfg.ssh.port !== null) argv.push('-p', String(cfg.ssh.port));
   if (cfg.ssh.identityFile) argv.push('-i', cfg.ssh.identityFile);
   argv.push('-l', user, '--', host);
-  // The remote command is a fixed string; every value travels inside the script on stdin.
-  argv.push(cfg.sudo && user !== 'root' ? 'sudo -n sh -s' : 'sh -s');
+  // The remote command is fixed but for the deadline (a number); every value travels inside
+  // the script on stdin.
+  argv.push(`${cfg.sudo && user !== 'root' ? 'sudo -n ' : ''}${onNode.join(' ')}`);
   return argv;
 }
 
+/** Seconds this side waits for a node in all: the node's deadline, ssh's connect time, a grace. */
+export function operatorDeadline(node: string | undefined, cfg: Config, deadline: number): number {
+  return deadline + GRACE_SECONDS + (isLocalNode(node) ? 0 : cfg.ssh.connectTimeout);
+}
+
+const live = new Set<ProcessPromise>();
+onInterrupt(() => {
+  for (const p of live) void p.kill('SIGTERM').catch(() => {});
+});
+
+/** Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. */
+async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number }): Promise<{ p: ProcessPromise }> {
+  const $ = await zx();
+  const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`${argv}`;
+  live.add(p);
+  void p.finally(() => live.delete(p)).catch(() => {});
+  if (interruptedBy()) void p.kill('SIGTERM').catch(() => {});
+  // Wrapped: a ProcessPromise is a thenable, and an async function would wait for it.
+  return { p };
+}
+
 export interface RunOptions {
+  /** The node's deadline in seconds (config timeouts.<job>, or --timeout). */
+  deadline: number;
   /** Streamed stdout; return a promise to hold the node's output until the reader catches up. */
   onStdout?: (chunk: Buffer) => void | Promise<void>;
 }
 
-/** Run one node's script; resolves with its exit code, never rejects for a failed node. */
-export function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOptions = {}): Promise<NodeRun> {
-  const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0);
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    // A handler that throws (output we cannot read) ends this node, not the whole run.
-    let broken = '';
-    child.stdout.on('data', (c: Buffer) => {
-      if (!opts.onStdout) return void out.push(c);
-      if (broken) return;
-      try {
-        const wait = opts.onStdout(c);
-        if (wait) {
-          child.stdout.pause();
-          void wait.then(() => child.stdout.resume());
-        }
-      } catch (e) {
-        broken = `unreadable output from the node: ${oneLine(e)}`;
-        child.kill('SIGKILL');
+/** Run one node's script; resolves with how it ended, never rejects for a failed node. */
+export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOptions): Promise<NodeRun> {
+  const where = plan.node ?? 'localhost';
+  if (interruptedBy()) return { node: plan.node, code: 130, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: not run (interrupted)` };
+  const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0, opts.deadline);
+  const limitMs = operatorDeadline(plan.node, cfg, opts.deadline) * 1000;
+  const t0 = Date.now();
+  const { p } = await start(argv, { input: plan.script, deadlineMs: limitMs });
+  const out: Buffer[] = [];
+  const err = new Tail();
+  // A handler that throws (output we cannot read) ends this node, not the whole run.
+  let broken = '';
+  p.stdout.on('data', (c: Buffer) => {
+    if (!opts.onStdout) return void out.push(c);
+    if (broken) return;
+    try {
+      const wait = opts.onStdout(c);
+      if (wait) {
+        p.stdout.pause();
+        void wait.then(() => p.stdout.resume());
       }
-    });
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => {}); // a node that hangs up early is reported by its exit code
-    child.stdin.end(plan.script);
-    const finish = (code: number, extra = '') => {
-      const stderr = Buffer.concat(err).toString('utf8') + extra + (broken ? `\n${broken}\n` : '');
-      resolve({ node: plan.node, code: broken ? 1 : code, stderr, stdout: Buffer.concat(out) });
-    };
-    child.on('error', (e) => finish(127, `${argv[0]}: ${e.message}`));
-    child.on('close', (code, signal) => finish(code ?? (signal ? 255 : 1)));
+    } catch (e) {
+      broken = `unreadable output from the node: ${oneLine(e)}`;
+      void p.kill('SIGKILL').catch(() => {});
+    }
   });
+  p.stderr.on('data', (c: Buffer) => err.push(c));
+  const o = await p;
+  const code = o.exitCode ?? (o.signal ? 128 + (os.constants.signals[o.signal] ?? 0) : 1);
+  const stderr = err.text().replace(/^\n+/gm, '');
+  const run: NodeRun = { node: plan.node, code, stderr, stdout: Buffer.concat(out) };
+  run.failure = failureOf(run, {
+    where, broken, deadline: opts.deadline, elapsedMs: Date.now() - t0, limitMs, cfg, interrupted: interruptedBy(), spawnError: o.cause,
+  });
+  return run;
+}
+
+/** Why a node failed, in one line (undefined: its script ran to the end). Pure. */
+export function failureOf(
+  run: Pick<NodeRun, 'code' | 'stderr' | 'node'>,
+  c: { where: string; broken?: string; deadline: number; elapsedMs: number; limitMs: number; cfg: Config; interrupted?: NodeJS.Signals; spawnError?: unknown },
+): string | undefined {
+  if (c.broken) return `${c.where}: ${c.broken}`;
+  if (run.code === 0) return undefined;
+  if (c.interrupted) return `${c.where}: interrupted (${c.interrupted})`;
+  // 124: the node's own `timeout` ended the script; or this side's, a little later.
+  if (run.code === 124 || c.elapsedMs >= c.limitMs - 50) return `${c.where}: timed out after ${c.deadline}s`;
+  if (c.spawnError) return `${c.where}: ${oneLine(c.spawnError)}`;
+  const said = lastLine(run.stderr);
+  if (run.code === 127 && /timeout/.test(said)) return `${c.where}: 'timeout' not found on the node (coreutils or busybox is needed)`;
+  if (said) return `${c.where}: ${said}`;
+  if (run.code === 255 && !isLocalNode(run.node)) {
+    const window = c.cfg.ssh.serverAliveInterval * 3;
+    return c.elapsedMs >= window * 1000
+      ? `${c.where}: the node stopped answering (ssh: no reply to keepalives for ${window}s) or the connection dropped`
+      : `${c.where}: ssh failed (exit 255) without saying why`;
+  }
+  return `${c.where}: node script exited ${run.code}`;
 }
 
 /** Run `work` over items with at most `limit` at once; results in input order. */
@@ -108,21 +215,32 @@ export interface CommandResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** It ran past its deadline and was killed. */
+  timedOut: boolean;
 }
 
-/** Run a local command (argv, no shell surprises: zx quotes each value with shQuote). */
-// zx loads on first use (it costs ~0.1 s at start-up that -t files never needs); it quotes
-// every interpolated value with our helper, so there is one quoting rule.
-async function zx(): Promise<typeof import('zx').$> {
-  const { $ } = await import('zx');
-  $.quote = shQuote as typeof $.quote;
-  return $;
-}
-
-export async function runCommand(argv: readonly string[], input?: string, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
-  const $ = await zx();
-  const p = await $({ quiet: true, nothrow: true, input, ...(env ? { env } : {}) })`${argv}`;
-  return { code: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };
+/** Run a local command (argv: each value quoted by shQuote) with a deadline in seconds. */
+export async function runCommand(argv: readonly string[], o: { input?: string; env?: NodeJS.ProcessEnv; deadline: number; maxBytes?: number }): Promise<CommandResult> {
+  const t0 = Date.now();
+  const { p } = await start(argv, { input: o.input, env: o.env, deadlineMs: o.deadline * 1000 });
+  const out: Buffer[] = [];
+  const err = new Tail();
+  let size = 0;
+  let tooMuch = false;
+  p.stdout.on('data', (c: Buffer) => {
+    size += c.length;
+    if (o.maxBytes !== undefined && size > o.maxBytes) {
+      if (!tooMuch) void p.kill('SIGKILL').catch(() => {});
+      tooMuch = true;
+      return;
+    }
+    out.push(c);
+  });
+  p.stderr.on('data', (c: Buffer) => err.push(c));
+  const r = await p;
+  const code = r.exitCode ?? 1;
+  if (tooMuch) return { code: 1, stdout: '', stderr: `${argv[0]}: answered more than ${o.maxBytes} bytes`, timedOut: false };
+  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: err.text(), timedOut: code !== 0 && Date.now() - t0 >= o.deadline * 1000 - 50 };
 }
 
 /** The last meaningful line of a failed command's stderr, for a one-line error. */

@@ -1,31 +1,33 @@
-// sneakpeek -t files / -t merged_dir: plan one script per node, stream its records through
-// lib/diff-stream.ts, print lines as they come.
+// sneakpeek -t files / -t merged_dir. On each node (scripts/sneakpeek.sh): sp_list asks the
+// engine (sp_inspect → FACTS) and lists the container's layers (sp_layers: find -printf per layer,
+// getfattr, sort → X, R, F records, then DONE) — or, with --all, its merged view (sp_merged → M);
+// a container read from an inspect file is listed without the engine. The diff is computed here
+// (lib/diff.ts through lib/diff-stream.ts) while the listing streams in; lines go out as they come.
 import type { Config } from '../../lib/config.ts';
 import { FilesConsumer, type OutputOptions } from '../../lib/diff-stream.ts';
-import { nodeScript } from '../../lib/node-script.ts';
-import { inspectFn } from '../../lib/engine-script.ts';
-import { FILES_DEFS, inspectAndListStep, inspectOnlyStep, listKnownStep } from '../../lib/overlay-script.ts';
+import { sh } from '../../lib/quote.ts';
 import { RecordSplitter } from '../../lib/wire.ts';
-import { runNodeScript } from '../../lib/io/runner.ts';
-import { engineGroups, type Target } from '../../lib/targets.ts';
+import type { Target } from '../../lib/targets.ts';
+import { runBatch, type BatchArgs } from '../../lib/io/batch.ts';
 import type { IO } from '../../lib/io/entry.ts';
-import { nodeFailure, runBatch, type BatchArgs } from '../../lib/io/batch.ts';
+import { nodeScript } from '../../lib/io/node-files.ts';
+import { runNodeScript } from '../../lib/io/runner.ts';
 
 export interface FilesArgs extends OutputOptions, BatchArgs {
   type: 'files' | 'merged_dir';
 }
 
+/** One container's step on its node. */
+function listStep(t: Target, cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
+  const f = t.facts;
+  if (f) return a.all ? sh`sp_merged ${t.key} ${f.mergedDir} && rec DONE ${t.key}` : sh`sp_layers ${t.key} ${f.upperDir} ${f.lowerDirs.join(':')} && rec DONE ${t.key}`;
+  if (a.type === 'merged_dir') return sh`sp_inspect ${t.key} ${t.engine ?? cfg.engine} ${t.name} && rec DONE ${t.key}`;
+  return sh`sp_list ${t.key} ${t.engine ?? cfg.engine} ${t.name} ${a.all ? 1 : 0}`;
+}
+
 /** The script that lists (or, for merged_dir, only inspects) these containers on one node. */
 export function filesScript(targets: readonly Target[], cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
-  const step = (t: Target) => {
-    if (t.facts) return listKnownStep(t.key, t.facts, a.all);
-    if (a.type === 'merged_dir') return inspectOnlyStep(t.key, t.name);
-    return inspectAndListStep(t.key, t.name, a.all);
-  };
-  const groups = engineGroups(targets, cfg);
-  if (groups.length === 1) return nodeScript([inspectFn(groups[0]!.cfg), ...FILES_DEFS], targets.map(step));
-  // Several engines on one node: define sp_inspect again before each engine's containers.
-  return nodeScript(FILES_DEFS, groups.flatMap((g) => [inspectFn(g.cfg), ...g.targets.map(step)]));
+  return nodeScript(cfg, ['get_container_ns', 'sneakpeek'], targets.map((t) => listStep(t, cfg, a)));
 }
 
 export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io: IO): Promise<number> {
@@ -34,7 +36,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     for (const t of targets) io.stdout.write(`${t.label ? `${t.label} ` : ''}${t.facts!.mergedDir}\n`);
     return 0;
   }
-  return runBatch(targets, (ts) => filesScript(ts, cfg, a), cfg, a, io, async ({ node, targets: ts, script }) => {
+  return runBatch(targets, (ts) => filesScript(ts, cfg, a), cfg, a, io, async ({ node, targets: ts, script }, io) => {
     // Lines are batched per chunk of node output: one write, not one per change.
     let batch: string[] = [];
     const flush = (): boolean => {
@@ -49,6 +51,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     });
     const splitter = new RecordSplitter();
     const run = await runNodeScript({ node, script }, cfg, {
+      deadline: a.deadline,
       onStdout: (chunk) => {
         splitter.push(chunk, (rec) => consumer.record(rec));
         // Keep memory flat: stop reading the node while stdout's reader catches up.
@@ -56,7 +59,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
         return new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
       },
     });
-    const results = consumer.finish(nodeFailure(run)); // the last directory's lines come out here
+    const results = consumer.finish(run.failure); // the last directory's lines come out here
     flush();
     const tally = { ok: 0, failed: 0 };
     for (const r of results) {

@@ -1,23 +1,22 @@
-// sneakpeek -t procmon / -t tcptracer: per node ONE script that finds each container's mount
-// namespace, fills its pinned map, installs the template (and bpftrace program) if missing or
-// changed, reloads once, and starts the instances; `--stop [--purge]` undoes it.
-import type { IO } from '../../lib/io/entry.ts';
+// sneakpeek -t procmon / -t tcptracer. Per node ONE script (scripts/sneakpeek.sh and
+// bpftool_map_container_ns.sh): sp_lock; sp_template installs execsnoop@.service /
+// tcptracer@.service (and sp_program the bpftrace program) if missing or changed; per container
+// sp_tracer asks the engine for its mount namespace (NS), makes <mapDir>/mnt_ns_<ID> hold exactly
+// that inode (MAP: bpftool -j dump, checked here) and writes the env file; one daemon-reload;
+// sp_start per container; sp_settle → OK. `--stop [--purge]`: sp_tracer_stop undoes it.
 import type { Backend, Config } from '../../lib/config.ts';
-import { cidFn, nsFn } from '../../lib/engine-script.ts';
 import { checkMapHolds, parseMapRecord } from '../../lib/bpfmap.ts';
-import { nodeScript } from '../../lib/node-script.ts';
-import { RecordSplitter, splitFields, utf8 } from '../../lib/wire.ts';
-import { runNodeScript } from '../../lib/io/runner.ts';
-import { engineGroups, type Target } from '../../lib/targets.ts';
-import { readProgram } from '../../lib/io/node-files.ts';
+import type { Target } from '../../lib/targets.ts';
 import {
-  backendArgv, backendBinary, checkTracerConfig, programPurgeStep, programStep, setupStep, teardownStep, tracerDefs, tracerSpec,
-  TOOL_OF, type MonitorType, type Tool, mapFileOf,
+  backendArgv, backendBinary, checkTracerConfig, mapFileOf, programPurgeStep, programStep, setupStep, teardownStep, tracerSpec, TOOL_OF,
+  type MonitorType, type Tool,
 } from '../../lib/tracers.ts';
-import {
-  collectUnitRecords, logPath, purgeStep, reloadStep, settleStep, startStep, templateStep, unitDefs, type UnitOutcome,
-} from '../../lib/units.ts';
-import { nodeFailure, runBatch, type BatchArgs } from '../../lib/io/batch.ts';
+import { collectUnitRecords, extraOf, logPath, purgeStep, reloadStep, settleStep, startStep, templateStep, type UnitOutcome } from '../../lib/units.ts';
+import { parseRecords, utf8 } from '../../lib/wire.ts';
+import { runBatch, type BatchArgs } from '../../lib/io/batch.ts';
+import type { IO } from '../../lib/io/entry.ts';
+import { nodeScript, readProgram } from '../../lib/io/node-files.ts';
+import { runNodeScript } from '../../lib/io/runner.ts';
 
 export interface MonitorArgs extends BatchArgs {
   type: MonitorType;
@@ -27,39 +26,31 @@ export interface MonitorArgs extends BatchArgs {
   json: boolean;
 }
 
-/** Engine functions once when the node runs one engine, else again before each engine's containers. */
-function withEngines(targets: readonly Target[], cfg: Config, fns: (c: Config) => string[], step: (t: Target) => string): { defs: string[]; steps: string[] } {
-  const groups = engineGroups(targets, cfg);
-  if (groups.length === 1) return { defs: fns(groups[0]!.cfg), steps: targets.map(step) };
-  return { defs: [], steps: groups.flatMap((g) => [...fns(g.cfg), ...g.targets.map(step)]) };
-}
+const LIBS = ['get_container_ns', 'bpftool_map_container_ns', 'sneakpeek'] as const;
 
 /** The setup script for one node's containers. */
 export function setupScript(targets: readonly Target[], cfg: Config, a: Pick<MonitorArgs, 'type' | 'backend'>, program?: string): string {
   const tool = TOOL_OF[a.type];
-  const { defs, steps } = withEngines(targets, cfg, (c) => [nsFn(c)], (t) => setupStep(cfg, t.key, t.name, tool, a.backend));
   const keys = targets.map((t) => t.key);
-  return nodeScript(
-    [...unitDefs(), ...tracerDefs(cfg), ...defs],
-    [
-      templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, a.backend)]),
-      ...(a.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
-      ...steps,
-      reloadStep(),
-      ...keys.map(startStep),
-      settleStep(keys),
-    ],
-  );
+  return nodeScript(cfg, LIBS, [
+    'sp_lock',
+    templateStep(cfg, tracerSpec(cfg, tool), [backendBinary(cfg, tool, a.backend)]),
+    ...(a.backend === 'bpftrace' ? [programStep(cfg, tool, program ?? readProgram(tool))] : []),
+    ...targets.map((t) => setupStep(cfg, t.key, t.engine ?? cfg.engine, t.name, tool, a.backend)),
+    reloadStep(),
+    ...keys.map(startStep),
+    settleStep(keys),
+  ]);
 }
 
 /** The teardown script for one node's containers (and, with purge, the template and program). */
 export function teardownScript(targets: readonly Target[], cfg: Config, a: Pick<MonitorArgs, 'type' | 'purge'>): string {
   const tool = TOOL_OF[a.type];
-  const { defs, steps } = withEngines(targets, cfg, (c) => [cidFn(c)], (t) => teardownStep(cfg, t.key, t.name, tool));
-  return nodeScript(
-    [...unitDefs(), ...tracerDefs(cfg), ...defs],
-    [...steps, ...(a.purge ? [purgeStep(cfg, tool), programPurgeStep(cfg, tool), reloadStep()] : [])],
-  );
+  return nodeScript(cfg, LIBS, [
+    'sp_lock',
+    ...targets.map((t) => teardownStep(cfg, t.key, t.engine ?? cfg.engine, t.name, tool)),
+    ...(a.purge ? [purgeStep(cfg, tool), programPurgeStep(cfg, tool), reloadStep()] : []),
+  ]);
 }
 
 export interface Row {
@@ -74,18 +65,18 @@ export interface Row {
   warnings: string[];
 }
 
-/** A row's start: the record fields that are text decoded once here (records arrive latin1). */
+/** A row's start: the outcome's error and warnings (already text: collectUnitRecords decodes them). */
 function rowOf(t: Target, o: UnitOutcome | undefined): { row: Row; error?: string } {
-  return { row: { target: t, warnings: (o?.warnings ?? []).map(utf8) }, error: o?.error === undefined ? undefined : utf8(o.error) };
+  return { row: { target: t, warnings: [...(o?.warnings ?? [])] }, error: o?.error };
 }
 
 /** Turn one container's records into a row; the map must hold exactly its inode. */
 export function setupRow(t: Target, o: UnitOutcome | undefined): Row {
   const { row, error } = rowOf(t, o);
   if (!o) return { ...row, error: 'no result from the node' };
-  const ns = o.extra.get('NS')?.[0];
-  if (ns) [row.id, , row.inode] = [ns[0], ns[1], ns[2]];
-  const mapRec = o.extra.get('MAP')?.[0];
+  const ns = extraOf(o, 'NS');
+  if (ns) [row.id, row.inode] = [ns.id, ns.inode];
+  const mapRec = extraOf(o, 'MAP');
   if (mapRec) {
     try {
       const m = parseMapRecord(mapRec);
@@ -107,8 +98,8 @@ export function setupRow(t: Target, o: UnitOutcome | undefined): Row {
 export function teardownRow(t: Target, o: UnitOutcome | undefined): Row {
   const { row, error } = rowOf(t, o);
   if (!o) return { ...row, error: 'no result from the node' };
-  const gone = o.extra.get('MAPGONE')?.[0];
-  if (gone) [row.map, row.mapState] = [utf8(gone[0] ?? ''), gone[1]];
+  const gone = extraOf(o, 'MAPGONE');
+  if (gone) [row.map, row.mapState] = [utf8(gone.file), gone.state];
   if (error) return { ...row, error };
   if (!o.unit || !o.action || !gone) return { ...row, error: 'the node script ended before this container was done' };
   return { ...row, unit: o.unit, action: o.action };
@@ -136,15 +127,13 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
   const program = !a.stop && a.backend === 'bpftrace' ? readProgram(tool) : undefined;
   const scriptFor = (ts: Target[]) => (a.stop ? teardownScript(ts, cfg, a) : setupScript(ts, cfg, a, program));
   let started = 0;
-  const code = await runBatch(targets, scriptFor, cfg, a, io, async ({ node, targets: ts, script }) => {
-    const run = await runNodeScript({ node, script }, cfg);
-    const records: string[][] = [];
-    new RecordSplitter().push(run.stdout, (rec) => records.push(splitFields(rec)));
-    const report = collectUnitRecords(records, ts.map((t) => t.key));
+  const code = await runBatch(targets, scriptFor, cfg, a, io, async ({ node, targets: ts, script }, io) => {
+    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline });
+    const report = collectUnitRecords(parseRecords(run.stdout), ts.map((t) => t.key));
     const nodeName = node ?? 'localhost';
-    for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${utf8(w)}\n`);
-    if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${utf8(file)} ${state}\n`);
-    const why = nodeFailure(run);
+    for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${w}\n`);
+    if (a.verbose) for (const [file, state] of report.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${file} ${state}\n`);
+    const why = report.busy ? `${nodeName}: busy: ${report.busy}` : run.failure;
     const tally = { ok: 0, failed: 0 };
     for (const t of ts) {
       const o = report.outcomes.get(t.key);

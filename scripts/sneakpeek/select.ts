@@ -43,7 +43,7 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
     const facts = parseInspect(text, a.name, a.file === '-' ? 'stdin' : a.file);
     return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
   }
-  if (a.name !== undefined) return { targets: [{ node: a.node, name: checkContainerName(a.name), key: 0 }], failed: 0, cluster: false };
+  if (a.name !== undefined) return { targets: [{ node: a.node, name: checkContainerName(a.name), key: 0, engine: cfg.engine }], failed: 0, cluster: false };
   const r = await resolveTargets(cfg, cluster, io, { engineForced: a.engineForced, node: a.node });
   if (a.verbose) for (const why of r.skipped) io.stderr.write(`${prog}: skipped ${why}\n`);
   for (const p of r.problems) io.stderr.write(`${prog}: ${p}\n`);

@@ -233,8 +233,8 @@ describe.skipIf(skip)('get_all_containers → get_container_ns over ssh', () => 
     const r = await runIn('get_container_ns', ['-a', '127.0.0.3', '-n', C('b1'), '-c', 'crictl', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^# node: 127\.0\.0\.3\n/);
-    expect(r.stdout).toContain(`sp_ns 0 ${C('b1')}\n`);
-    expect(r.stdout).toContain(`sp_q ${shQuote(path.join(tmp, 'crictl'))} inspect -o json -- "$1";`);
+    expect(r.stdout).toContain(`\nsp_ns 0 crictl ${C('b1')}\n`);
+    expect(r.stdout).toContain(`\nSP_CRICTL=${shQuote(path.join(tmp, 'crictl'))}\n`);
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
   });
 
@@ -327,7 +327,7 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
     const r = await run('sneakpeek', ['-t', 'files', '-A', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^# node: .*$/gm)).toEqual(['# node: 127.0.0.2', '# node: 127.0.0.3']);
-    expect(r.stdout).toContain(`sp_inspect 3 ${ids[C('c1')]}`);
+    expect(r.stdout).toContain(`\nsp_list 3 crictl ${ids[C('c1')]} 0\n`);
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
   });
 

@@ -230,7 +230,7 @@ describe.skipIf(skip)('cluster-wide (--pods-file): one script per node, -e, one 
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^# node: /gm)).toEqual(['# node: ']);
     expect(r.stdout).toContain('# node: 127.0.0.1\n');
-    expect(r.stdout.match(/^sp_mon_ns \d+ /gm)).toHaveLength(3);
+    expect(r.stdout.match(/^sp_tracer \d+ /gm)).toHaveLength(3);
     expect(r.stdout).not.toContain('d'.repeat(64));
     expect(existsSync(mapOf(idO))).toBe(false);
   });

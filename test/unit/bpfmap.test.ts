@@ -1,21 +1,18 @@
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { checkMapFile, checkMapHolds, mapNameOf, mapStep, parseMapRecord, unmapStep, MAP_NAME_MAX } from '../../lib/bpfmap.ts';
 import { DEFAULTS } from '../../lib/config.ts';
 import { hostOrder, inodeToKeyHex, U64_MAX } from '../../lib/endian.ts';
-import { nodeScript } from '../../lib/node-script.ts';
-import { mapDefs } from '../../lib/bpfmap.ts';
-import { shQuote } from '../../lib/quote.ts';
+import { sh } from '../../lib/quote.ts';
+import { runSteps, SHELLS } from '../helpers/node-sh.ts';
 
 /** Run sp_mapkey in a real shell; "KEY|ORDER" or "refused". */
 function shKey(shell: string, inode: string): string {
-  const script = nodeScript(mapDefs(DEFAULTS), [`if sp_mapkey ${shQuote(inode)}; then printf '%s|%s' "$sp_key" "$sp_order"; else printf refused; fi`]);
-  const r = spawnSync(shell, ['-s'], { input: script, encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  return r.stdout;
+  const r = runSteps([sh`if sp_mapkey ${inode}; then printf '%s|%s' "$sp_key" "$sp_order"; else printf refused; fi`], { libs: ['bpftool_map_container_ns'], shell, cfg: DEFAULTS });
+  expect(r.code).toBe(0);
+  return r.stdout.toString('utf8');
 }
 
-const shells = ['sh', 'bash'].filter((s) => spawnSync(s, ['-c', 'true']).status === 0);
+const shells = SHELLS;
 
 describe('the node computes the same key as lib/endian', () => {
   const good = ['1', '4026532251', String(2n ** 32n - 1n), String(2n ** 32n), String(2n ** 53n - 1n), String(U64_MAX)];
@@ -60,30 +57,30 @@ describe('steps quote every value', () => {
       "sp_unmap 3 '/sys/fs/bpf/it'\\''s' /etc/sneakpeek/tcptracer/0123456789ab.env",
     );
   });
-  it('node values by variable name', () => {
-    expect(mapStep(1, { shVar: 'sp_mapf' }, { shVar: 'sp_mapn' }, { shVar: 'sp_ino' }, false)).toBe('sp_map 1 "$sp_mapf" "$sp_mapn" "$sp_ino" 0');
-  });
   it('an inode that is not one is refused before any script is built', () => {
     expect(() => mapStep(1, '/sys/fs/bpf/m', 'm', '', false)).toThrow(RangeError);
     expect(() => mapStep(1, '/sys/fs/bpf/m', 'm', '0', false)).toThrow(RangeError);
   });
 });
 
+/** A MAP record's fields from a list (file, state, order, pruned, dump). */
+const mapRec = ([file = '', state = '', order = '', pruned = '', dump = '']: string[]) => ({ file, state, order, pruned, dump });
+
 describe('reading the map back', () => {
   const dump = JSON.stringify([{ key: ['0x9b', '0x01', '0x00', '0xf0', '0x00', '0x00', '0x00', '0x00'], value: ['0x00', '0x00', '0x00', '0x00'] }]);
   it('decodes the dump in the node byte order', () => {
-    const r = parseMapRecord(['/sys/fs/bpf/m', 'created', 'little', '0', dump]);
+    const r = parseMapRecord(mapRec(['/sys/fs/bpf/m', 'created', 'little', '0', dump]));
     expect(r).toEqual({ file: '/sys/fs/bpf/m', state: 'created', order: 'little', pruned: 0, inodes: [4026532251n] });
     expect(checkMapHolds(r, '4026532251', true)).toBeUndefined();
     expect(checkMapHolds(r, '4026532252', false)).toMatch(/does not hold inode 4026532252.*holds: 4026532251/);
   });
   it('the same bytes read big-endian are another inode: the check fails', () => {
-    const r = parseMapRecord(['/sys/fs/bpf/m', 'present', 'big', '0', dump]);
+    const r = parseMapRecord(mapRec(['/sys/fs/bpf/m', 'present', 'big', '0', dump]));
     expect(checkMapHolds(r, '4026532251', false)).toMatch(/does not hold/);
   });
   it('exact: another key in the map is an error', () => {
     const two = JSON.stringify([...JSON.parse(dump), { key: ['0x01', '0', '0', '0', '0', '0', '0', '0'], value: ['0', '0', '0', '0'] }]);
-    const r = parseMapRecord(['/sys/fs/bpf/m', 'present', 'little', '0', two]);
+    const r = parseMapRecord(mapRec(['/sys/fs/bpf/m', 'present', 'little', '0', two]));
     expect(checkMapHolds(r, '4026532251', false)).toBeUndefined();
     expect(checkMapHolds(r, '4026532251', true)).toMatch(/other inodes besides 4026532251: 1$/);
   });
@@ -94,6 +91,6 @@ describe('reading the map back', () => {
     [['/m', 'present', 'little', '0', '{"key":[]}']],
     [['/m', 'present', 'little', '0', '[{"value":[]}]']],
   ])('malformed %j throws', (fields) => {
-    expect(() => parseMapRecord(fields)).toThrow();
+    expect(() => parseMapRecord(mapRec(fields))).toThrow();
   });
 });

@@ -6,6 +6,7 @@ import { DEFAULTS, parseConfig, type Config } from '../../lib/config.ts';
 import { FSWATCH_EVENTS, fswatchSpec, inotifyWarnings, parseFswatchLine, upperDirOfHeader } from '../../lib/fswatch-unit.ts';
 import { renderTemplate } from '../../lib/units.ts';
 import { fswatchScript } from '../../scripts/sneakpeek/fswatch.ts';
+import { stepsOf } from '../helpers/node-sh.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const cfgOf = (yaml: string): Config => parseConfig(yaml, 'test config');
@@ -103,27 +104,30 @@ describe('fswatchScript', () => {
     expect(s.replaceAll(`'${hostile}'`, '')).not.toContain(hostile);
   });
 
-  it('setup: template once, then every container, one reload, every start, one settle', () => {
+  it('setup: lock, template once, then every container, one reload, every start, one settle', () => {
     const s = fswatchScript([{ node: undefined, name: 'a', key: 0 }, { node: undefined, name: 'b', key: 1 }], DEFAULTS, { stop: false, purge: false });
-    const order = ['# template fswatch@.service', 'sp_inspect 0 a', 'sp_inspect 1 b', 'systemctl daemon-reload', 'sp_start 0', 'sp_start 1', 'sp_settle 0 1'];
-    const at = order.map((piece) => s.lastIndexOf(piece));
-    expect(at.every((i) => i >= 0)).toBe(true);
-    expect([...at].sort((x, y) => x - y)).toEqual(at);
-    expect(s.match(/out=\$\(systemctl daemon-reload/g)).toHaveLength(1);
+    const words = stepsOf(s).filter((l) => /^sp_\w+/.test(l)).map((l) => l.split(' ').slice(0, 2).join(' '));
+    expect(words).toEqual(['sp_lock', 'sp_inotify', 'sp_template fswatch', 'sp_fswatch 0', 'sp_fswatch 1', 'sp_daemon_reload', 'sp_start 0', 'sp_start 1', 'sp_settle 0']);
   });
 
   it('setup asks the engine about each container once (the id comes with the inspect)', () => {
     const s = fswatchScript([{ node: undefined, name: 'a', key: 0 }, { node: undefined, name: 'b', key: 1 }], DEFAULTS, { stop: false, purge: false });
-    // the steps (not the function definitions): one sp_inspect per container, no second query
-    const steps = s.split('\n').filter((l) => /^(if )?sp_\w+ \d/.test(l));
-    expect(steps.filter((l) => /\bsp_inspect \d/.test(l))).toHaveLength(2);
-    expect(steps.filter((l) => /\bsp_cid \d/.test(l))).toEqual([]);
+    expect(stepsOf(s).filter((l) => l.startsWith('sp_fswatch '))).toEqual([
+      'sp_fswatch 0 docker a 2048 /etc/sneakpeek/fswatch',
+      'sp_fswatch 1 docker b 2048 /etc/sneakpeek/fswatch',
+    ]);
+    // …and sp_fswatch itself inspects once: sp_inspect, then sp_short of the id it gave.
+    expect(s).toContain('sp_fswatch() {\n  sp_tplok "$1" fswatch || return 1\n  sp_inspect "$1" "$2" "$3" && sp_short "$1" "$sp_id" && sp_fswatch_dirs');
   });
 
   it('teardown with --purge removes the template after the instances', () => {
     const s = fswatchScript([{ node: undefined, name: 'a', key: 0 }], DEFAULTS, { stop: true, purge: true });
-    expect(s.indexOf('sp_stop 0 fswatch "$sp_cid" /etc/sneakpeek/fswatch')).toBeGreaterThan(0);
-    expect(s.indexOf('# purge fswatch@.service')).toBeGreaterThan(s.indexOf('sp_stop 0'));
-    expect(fswatchScript([{ node: undefined, name: 'a', key: 0 }], DEFAULTS, { stop: true, purge: false })).not.toContain('# purge');
+    expect(stepsOf(s)).toEqual([
+      'sp_lock',
+      'sp_cid 0 docker a && sp_stop 0 fswatch "$sp_cid" /etc/sneakpeek/fswatch',
+      'sp_purge fswatch /etc/systemd/system/fswatch@.service /etc/sneakpeek/fswatch /etc/sneakpeek',
+      'sp_daemon_reload',
+    ]);
+    expect(stepsOf(fswatchScript([{ node: undefined, name: 'a', key: 0 }], DEFAULTS, { stop: true, purge: false }))).not.toContain('sp_daemon_reload');
   });
 });

@@ -1,23 +1,45 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
-import { checkNodeAddress, nodeCommand, pool, runNodeScript } from '../../lib/io/runner.ts';
+import { checkNodeAddress, failureOf, nodeCommand, pool, runCommand, runNodeScript, zx } from '../../lib/io/runner.ts';
 
 const cfg = (over: Partial<Config['ssh']> = {}, sudo = true): Config => ({ ...structuredClone(DEFAULTS), sudo, ssh: { ...DEFAULTS.ssh, ...over } });
 const SSH = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3'];
 
-describe('nodeCommand', () => {
+const ON_NODE = ['timeout', '-k', '5', '60', 'sh', '-s'];
+
+describe('nodeCommand: every node script runs under the node\'s own `timeout`', () => {
   it.each([
-    ['this host, as root', undefined, cfg(), true, ['sh', '-s']],
-    ['this host, not root: sudo -n, never a prompt', undefined, cfg(), false, ['sudo', '-n', 'sh', '-s']],
-    ['this host, sudo off', 'localhost', cfg({}, false), false, ['sh', '-s']],
-    ['a node', '10.0.0.3', cfg(), true, [...SSH, '-l', 'vagrant', '--', '10.0.0.3', 'sudo -n sh -s']],
-    ['a node as root: no sudo', 'node-a.example', cfg({ user: 'root' }), true, [...SSH, '-l', 'root', '--', 'node-a.example', 'sh -s']],
+    ['this host, as root', undefined, cfg(), true, ON_NODE],
+    ['this host, not root: sudo -n, never a prompt', undefined, cfg(), false, ['sudo', '-n', ...ON_NODE]],
+    ['this host, sudo off', 'localhost', cfg({}, false), false, ON_NODE],
+    ['a node', '10.0.0.3', cfg(), true, [...SSH, '-l', 'vagrant', '--', '10.0.0.3', 'sudo -n timeout -k 5 60 sh -s']],
+    ['a node as root: no sudo', 'node-a.example', cfg({ user: 'root' }), true, [...SSH, '-l', 'root', '--', 'node-a.example', 'timeout -k 5 60 sh -s']],
     ['every ssh setting', '[fd00::3]', cfg({ port: 2222, identityFile: '/k/id', controlMaster: true, options: ['StrictHostKeyChecking=accept-new'] }), true, [
       ...SSH, '-o', 'ControlMaster=auto', '-o', 'ControlPath=~/.ssh/sneakpeek-%C', '-o', 'ControlPersist=60',
-      '-o', 'StrictHostKeyChecking=accept-new', '-p', '2222', '-i', '/k/id', '-l', 'vagrant', '--', 'fd00::3', 'sudo -n sh -s',
+      '-o', 'StrictHostKeyChecking=accept-new', '-p', '2222', '-i', '/k/id', '-l', 'vagrant', '--', 'fd00::3', 'sudo -n timeout -k 5 60 sh -s',
     ]],
   ] as const)('%s', (_l, node, c, root, want) => {
-    expect(nodeCommand(node, c, root)).toEqual(want);
+    expect(nodeCommand(node, c, root, 60)).toEqual(want);
+  });
+  it.each([0, -1, 1.5, NaN])('a deadline of %s is refused', (d) => {
+    expect(() => nodeCommand(undefined, cfg(), true, d)).toThrow(/bad deadline/);
+  });
+});
+
+describe('failureOf: why a node failed, in one line', () => {
+  const c = { where: '10.0.0.3', deadline: 30, elapsedMs: 1000, limitMs: 40_000, cfg: cfg() };
+  it.each([
+    ['success', { code: 0, stderr: '' }, c, undefined],
+    ['the node\'s timeout ended it (exit 124)', { code: 124, stderr: '' }, c, '10.0.0.3: timed out after 30s'],
+    ['this side\'s deadline passed', { code: 143, stderr: '' }, { ...c, elapsedMs: 40_000 }, '10.0.0.3: timed out after 30s'],
+    ['interrupted', { code: 143, stderr: '' }, { ...c, interrupted: 'SIGINT' as const }, '10.0.0.3: interrupted (SIGINT)'],
+    ['what ssh or the script said last', { code: 255, stderr: 'ssh: connect to host 10.0.0.3 port 22: Connection refused\n' }, c, '10.0.0.3: ssh: connect to host 10.0.0.3 port 22: Connection refused'],
+    ['no timeout on the node', { code: 127, stderr: 'sh: 1: timeout: not found\n' }, c, "10.0.0.3: 'timeout' not found on the node (coreutils or busybox is needed)"],
+    ['ssh went silent after keepalives', { code: 255, stderr: '' }, { ...c, elapsedMs: 31_000 }, '10.0.0.3: the node stopped answering (ssh: no reply to keepalives for 30s) or the connection dropped'],
+    ['ssh failed at once without a word', { code: 255, stderr: '' }, c, '10.0.0.3: ssh failed (exit 255) without saying why'],
+    ['a plain exit code', { code: 3, stderr: '' }, c, '10.0.0.3: node script exited 3'],
+  ] as const)('%s', (_l, run, ctx, want) => {
+    expect(failureOf({ ...run, node: '10.0.0.3' }, ctx)).toBe(want);
   });
 });
 
@@ -51,17 +73,48 @@ describe('pool', () => {
 describe('runNodeScript (this host)', () => {
   const root = cfg({}, false);
   it('gives the script its stdin and returns code, stdout, stderr', async () => {
-    const r = await runNodeScript({ node: undefined, script: 'printf out; echo err >&2; exit 3' }, root);
-    expect(r).toMatchObject({ code: 3, stderr: 'err\n' });
+    const r = await runNodeScript({ node: undefined, script: 'printf out; echo err >&2; exit 3' }, root, { deadline: 10 });
+    expect(r).toMatchObject({ code: 3, stderr: 'err\n', failure: 'localhost: err' });
     expect(r.stdout.toString()).toBe('out');
   });
   it('a handler that cannot read the output fails this node alone, with one reason', async () => {
     const r = await runNodeScript({ node: undefined, script: 'printf "x\\0"; sleep 5' }, root, {
+      deadline: 10,
       onStdout: () => {
         throw new Error('bad record');
       },
     });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/unreadable output from the node: bad record/);
+    expect(r.failure).toBe('localhost: unreadable output from the node: bad record');
+  });
+  it('a script past its deadline is ended by the node\'s timeout, children and all', async () => {
+    const t0 = Date.now();
+    const r = await runNodeScript({ node: undefined, script: 'sleep 300 & wait' }, root, { deadline: 1 });
+    expect(r.failure).toBe('localhost: timed out after 1s');
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+});
+
+describe('zx is the process layer, with POSIX quoting under dash', () => {
+  // Each value must reach the program as one argument, byte for byte, through /bin/sh (dash).
+  const hostile = ["it's", '$(touch /tmp/sp-zx-canary)', '`id`', 'a b\tc\nd', '"dq"', '\\back', '*', '-n', '', '$HOME', "$'x'", 'é ☃', ';|&<>'];
+  it('every value arrives exactly as given', async () => {
+    const r = await runCommand(['printf', '%s\\0', ...hostile], { deadline: 10 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual(hostile);
+  });
+  it('zx runs /bin/sh, which is dash here: the reason its own bash $\'…\' quoting is replaced', async () => {
+    const $ = await zx();
+    expect($.shell).toBe('/bin/sh');
+    const sh = (await $({ nothrow: true })`readlink -f /bin/sh`).stdout.trim();
+    if (!sh.endsWith('dash')) return; // not a Debian/Ubuntu host
+    // What zx's default quote would write for a newline: dash prints the $'…' form literally.
+    const r = await $({ nothrow: true })`${['sh', '-c', "printf %s $'a\\nb'"]}`;
+    expect(r.stdout).toBe("$a\\nb");
+  });
+  it('a command past its deadline is killed (its whole tree) and says so', async () => {
+    const t0 = Date.now();
+    const r = await runCommand(['sh', '-c', 'sleep 300 & sleep 300'], { deadline: 1 });
+    expect(r.timedOut).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(4000);
   });
 });

@@ -5,13 +5,12 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mapNameOf } from '../../lib/bpfmap.ts';
 import { DEFAULTS, parseConfig, type Config } from '../../lib/config.ts';
-import { nodeScript } from '../../lib/node-script.ts';
-import { RecordSplitter, splitFields } from '../../lib/wire.ts';
 import { readProgram } from '../../lib/io/node-files.ts';
 import {
-  backendArgv, checkTracerConfig, launcher, mapFileOf, programPath, programStep, setupStep, teardownStep, tracerDefs, tracerSpec, type Tool,
+  backendArgv, checkTracerConfig, launcher, mapFileOf, programPath, programStep, setupStep, teardownStep, tracerSpec, type Tool,
 } from '../../lib/tracers.ts';
-import { renderTemplate } from '../../lib/units.ts';
+import { flat, runSteps } from '../helpers/node-sh.ts';
+import { collectUnitRecords, renderTemplate } from '../../lib/units.ts';
 import { setupRow, setupScript, teardownRow, teardownScript } from '../../scripts/sneakpeek/monitor.ts';
 import { ROOT } from '../helpers/cli.ts';
 
@@ -87,20 +86,25 @@ describe('names and paths', () => {
   it('the node names the map the way mapNameOf does (ns_<ID>: 15 characters)', () => {
     expect(mapFileOf(DEFAULTS, '0123456789ab')).toBe('/sys/fs/bpf/mnt_ns_0123456789ab');
     expect(mapNameOf(mapFileOf(DEFAULTS, '0123456789ab'))).toBe('ns_0123456789ab');
-    expect(setupScript([{ node: undefined, name: 'web', key: 0 }], DEFAULTS, { type: 'procmon', backend: 'bcc' })).toContain('sp_mapn=ns_$sp_sid');
     expect(programPath(cfgOf('envDir: /etc/sp/'), 'tcptracer')).toBe('/etc/sp/tracers/tcptracer.bt');
   });
 
+  // sp_tracer and sp_tracer_stop, run for real with the map and unit functions replaced by
+  // stubs that say which map file and name they were given.
+  const stubs = `sp_ns() { sp_id=0123456789abcdef0123 sp_ino=7; }
+sp_cid() { sp_cid=0123456789ab; }
+sp_map() { rec MAP "$1" "$2" "$3" - - -; }
+sp_env() { :; }
+sp_stop() { :; }
+sp_unmap() { rec MAPGONE "$1" "$2" "$3"; }`;
   it.each(['/sys/fs/bpf', '/sys/fs/bpf/', '/sys/fs/bpf/sp,x'])('mapDir %s: setup and teardown on the node name the map as mapFileOf does', (dir) => {
     const cfg = cfgOf(`mapDir: "${dir}"`);
     const id = '0123456789ab';
-    // setup: sp_mon_ns (a definition); teardown: its step.
-    for (const text of [tracerDefs(cfg).join('\n'), teardownStep(cfg, 0, 'web', 'execsnoop')]) {
-      const assign = /(?:^|\s)(sp_mapf=\S+)/m.exec(text)?.[1];
-      expect(assign).toBeDefined();
-      const r = spawnSync('sh', ['-c', `sp_sid=${id} sp_cid=${id}; ${assign}; printf %s "$sp_mapf"`], { encoding: 'utf8' });
-      expect(r.stdout).toBe(mapFileOf(cfg, id));
-    }
+    const r = runSteps(['sp_tpl_execsnoop=', stubs, setupStep(cfg, 0, 'docker', 'web', 'execsnoop', 'bcc'), teardownStep(cfg, 1, 'docker', 'web', 'execsnoop')], { cfg });
+    expect(flat(r.records)).toEqual([
+      ['MAP', '0', mapFileOf(cfg, id), 'ns_' + id, '-', '-', '-'],
+      ['MAPGONE', '1', mapFileOf(cfg, id), `/etc/sneakpeek/tcptracer/${id}.env`],
+    ]);
     expect(() => mapFileOf(cfg, '../x')).toThrow(/instance id/);
   });
 
@@ -119,42 +123,27 @@ describe('node steps', () => {
   it('container names reach the script only quoted', () => {
     const name = "x'$(touch /tmp/canary)`id`";
     const quoted = `'x'\\''$(touch /tmp/canary)\`id\`'`;
-    expect(setupStep(DEFAULTS, 4, name, 'execsnoop', 'bpftrace')).toMatch(new RegExp(`^sp_mon_ns 4 ${quoted.replace(/[$()`'\\]/g, '\\$&')} execsnoop && sp_map 4 "\\$sp_mapf" "\\$sp_mapn" "\\$sp_ino" 1 && sp_env 4 execsnoop "\\$sp_sid" `));
-    expect(teardownStep(DEFAULTS, 4, name, 'tcptracer')).toContain(`sp_cid 4 ${quoted} && `);
-  });
-
-  it('setup: the map is exact (stale keys pruned) and the env file names backend, map and inode', () => {
-    const s = setupStep(DEFAULTS, 1, 'web', 'execsnoop', 'bcc');
-    expect(s).toContain('sp_map 1 "$sp_mapf" "$sp_mapn" "$sp_ino" 1');
-    expect(s).toContain('SNEAKPEEK_BACKEND=bcc');
-    expect(s).toContain('"SNEAKPEEK_MNTNS_MAP=$sp_mapf" "SNEAKPEEK_MNTNS_INODE=$sp_ino"');
-  });
-
-  it('teardown keeps the map while the other tool of the same container is configured', () => {
-    expect(teardownStep(DEFAULTS, 2, 'web', 'execsnoop')).toContain('sp_other=/etc/sneakpeek/tcptracer/"$sp_cid".env');
-    expect(teardownStep(DEFAULTS, 2, 'web', 'tcptracer')).toContain('sp_other=/etc/sneakpeek/execsnoop/"$sp_cid".env');
+    expect(setupStep(DEFAULTS, 4, 'docker', name, 'execsnoop', 'bpftrace')).toBe(`sp_tracer 4 docker ${quoted} execsnoop bpftrace /sys/fs/bpf /etc/sneakpeek/execsnoop`);
+    expect(teardownStep(DEFAULTS, 4, 'docker', name, 'tcptracer')).toBe(`sp_tracer_stop 4 docker ${quoted} tcptracer /sys/fs/bpf /etc/sneakpeek/tcptracer /etc/sneakpeek/execsnoop`);
   });
 
   // A real sh; the engine, map and env functions are stubs that only say they ran.
   it.each([
     ['the template step failed', "sp_tpl_execsnoop='/usr/bin/bpftrace not found on this node (config paths)'", [['ERR', '3', '/usr/bin/bpftrace not found on this node (config paths)']]],
     ['no template step ran', '', [['ERR', '3', 'template step missing']]],
-    ['the template is fine', 'sp_tpl_execsnoop=', [['RAN', '3', 'sp_ns'], ['RAN', '3', 'sp_map'], ['RAN', '3', 'sp_env']]],
+    ['the template is fine', 'sp_tpl_execsnoop=', [['WARN', '3', 'sp_ns'], ['WARN', '3', 'sp_map'], ['WARN', '3', 'sp_env']]],
   ])('%s: nothing is pinned before the template is known to be usable', (_what, state, want) => {
-    const stubs = ['sp_ns', 'sp_map', 'sp_env'].map((f) => `${f}() { rec RAN "$1" ${f}; sp_id=0123456789abcdef sp_ino=7; }`).join('\n');
-    const script = nodeScript([...tracerDefs(DEFAULTS), stubs], [state, setupStep(DEFAULTS, 3, 'web', 'execsnoop', 'bcc')]);
-    const r = spawnSync('sh', ['-s'], { input: script });
-    const records: string[][] = [];
-    new RecordSplitter().push(r.stdout, (rec) => records.push(splitFields(rec)));
-    expect(records).toEqual(want);
+    const stubs = ['sp_ns', 'sp_map', 'sp_env'].map((f) => `${f}() { rec WARN "$1" ${f}; sp_id=0123456789abcdef sp_ino=7; }`).join('\n');
+    const r = runSteps([stubs, state, setupStep(DEFAULTS, 3, 'docker', 'web', 'execsnoop', 'bcc')]);
+    expect(flat(r.records)).toEqual(want);
   });
 
   it('the bpftrace program is installed only with the bpftrace backend; --purge removes it with the template', () => {
     const t = [{ node: undefined, name: 'web', key: 0 }];
-    expect(setupScript(t, DEFAULTS, { type: 'tcptracer', backend: 'bpftrace' })).toContain('# program tcptracer.bt');
-    expect(setupScript(t, DEFAULTS, { type: 'tcptracer', backend: 'bcc' })).not.toContain('# program tcptracer.bt');
-    expect(teardownScript(t, DEFAULTS, { type: 'tcptracer', purge: true })).toContain('# purge tcptracer.bt');
-    expect(teardownScript(t, DEFAULTS, { type: 'tcptracer', purge: false })).not.toContain('# purge');
+    expect(setupScript(t, DEFAULTS, { type: 'tcptracer', backend: 'bpftrace' })).toContain('\nsp_program tcptracer /etc/sneakpeek/tracers/tcptracer.bt ');
+    expect(setupScript(t, DEFAULTS, { type: 'tcptracer', backend: 'bcc' })).not.toContain('\nsp_program ');
+    expect(teardownScript(t, DEFAULTS, { type: 'tcptracer', purge: true })).toContain('\nsp_program_purge tcptracer ');
+    expect(teardownScript(t, DEFAULTS, { type: 'tcptracer', purge: false })).not.toContain('\nsp_purge tcptracer ');
   });
 
   it.each(TOOLS)('the shipped %s.bt filters in the kernel on the inode argument', (tool) => {
@@ -176,15 +165,19 @@ describe('records to rows: text fields decoded from latin1 once', () => {
   const l1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
   const dump = JSON.stringify([{ key: ['0x9b', '0x01', '0x00', '0xf0', '0x00', '0x00', '0x00', '0x00'], value: ['0x00', '0x00', '0x00', '0x00'] }]);
 
-  it('an error and a warning from the node', () => {
-    const row = setupRow(t, { key: 0, error: l1('kein Zugriff: Größe'), warnings: [l1('überall')], extra: new Map() });
+  it('an error and a warning from the node (collectUnitRecords decodes them once)', () => {
+    const report = collectUnitRecords([{ tag: 'ERR', key: '0', message: l1('kein Zugriff: Größe') }, { tag: 'WARN', key: '0', message: l1('überall') }], [0]);
+    const row = setupRow(t, report.outcomes.get(0));
     expect(row.error).toBe('kein Zugriff: Größe');
     expect(row.warnings).toEqual(['überall']);
-    expect(teardownRow(t, { key: 0, error: l1('é'), warnings: [], extra: new Map() }).error).toBe('é');
+    expect(teardownRow(t, collectUnitRecords([{ tag: 'ERR', key: '0', message: l1('é') }], [0]).outcomes.get(0)).error).toBe('é');
   });
 
   it('a warning built from an already decoded map path is not decoded again', () => {
-    const extra = new Map([['NS', [['0123456789ab', '1', '4026532251']]], ['MAP', [[l1('/sys/fs/bpf/mnt_ns_é'), 'present', 'little', '1', dump]]]]);
+    const extra = [
+      { tag: 'NS' as const, key: '0', id: '0123456789ab', pid: '1', inode: '4026532251' },
+      { tag: 'MAP' as const, key: '0', file: l1('/sys/fs/bpf/mnt_ns_é'), state: 'present', order: 'little', pruned: '1', dump },
+    ];
     const row = setupRow(t, { key: 0, unit: 'execsnoop@0123456789ab.service', action: 'running', warnings: [], extra });
     expect(row.error).toBeUndefined();
     expect(row.map).toBe('/sys/fs/bpf/mnt_ns_é');

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
-import { nodeScript } from '../../lib/node-script.ts';
+import { nodeScript } from '../../lib/io/node-files.ts';
 import {
-  checkInstanceId, checkUnitPath, collectUnitRecords, envFilePath, instanceIdOf, instanceStep, logPath, MANAGED_HEADER, purgeStep,
-  reloadStep, renderEnvFile, renderTemplate, settleStep, startStep, stopStep, systemdArg, templatePath, templateStep, unitDefs, unitName,
+  checkInstanceId, checkUnitPath, collectUnitRecords, envFilePath, envStep, extraOf, instanceIdOf, logPath, MANAGED_HEADER, purgeStep,
+  reloadStep, renderEnvFile, renderTemplate, settleStep, startStep, stopStep, systemdArg, templatePath, templateStep, unitName,
   type UnitSpec,
 } from '../../lib/units.ts';
 
@@ -133,10 +133,10 @@ describe('renderEnvFile', () => {
 
 describe('node steps', () => {
   const cfg = cfgWith({ unitDir: '/tmp/u', envDir: '/tmp/e' });
-  const script = nodeScript(unitDefs(), [
+  const script = nodeScript(cfg, ['bpftool_map_container_ns'], [
+    'sp_lock',
     templateStep(cfg, spec, ['/usr/bin/demo']),
-    'sp_cid=0123456789ab sp_v=/x',
-    instanceStep(cfg, 0, 'demo', { shVar: 'sp_cid' }, { SNEAKPEEK_ONE: { shVar: 'sp_v' }, SNEAKPEEK_MANY: 'a b' }),
+    envStep(cfg, 0, 'demo', '0123456789ab', { SNEAKPEEK_ONE: '/x', SNEAKPEEK_MANY: 'a b' }),
     reloadStep(),
     startStep(0),
     settleStep([0]),
@@ -144,16 +144,16 @@ describe('node steps', () => {
     purgeStep(cfg, 'demo'),
   ]);
 
-  it('is valid sh', () => {
-    execFileSync('sh', ['-n'], { input: script });
+  it.each(['dash', 'bash'])('is valid sh (%s -n)', (sh) => {
+    execFileSync(sh, ['-n'], { input: script });
   });
 
   it('puts every value through the one quoting helper', () => {
-    expect(instanceStep(cfg, 3, 'demo', '0123456789ab', { SNEAKPEEK_ONE: '/a b' })).toBe(
+    expect(envStep(cfg, 3, 'demo', '0123456789ab', { SNEAKPEEK_ONE: '/a b' })).toBe(
       "sp_env 3 demo 0123456789ab /tmp/e/demo 'SNEAKPEEK_ONE=/a b'",
     );
-    expect(() => instanceStep(cfg, 3, 'demo', '0123456789ab', { SNEAKPEEK_ONE: '$(touch /tmp/x)' })).toThrow(/unsafe value/);
-    expect(() => instanceStep(cfg, 3, 'demo', { shVar: 'x;rm' }, {})).toThrow(/bad sh variable/);
+    expect(() => envStep(cfg, 3, 'demo', '0123456789ab', { SNEAKPEEK_ONE: '$(touch /tmp/x)' })).toThrow(/unsafe value/);
+    expect(() => envStep(cfg, 3, 'demo', 'x;rm', {})).toThrow(/invalid instance id/);
     expect(() => stopStep(cfg, 3, 'demo', '../../etc')).toThrow(/invalid instance id/);
   });
 });
@@ -162,22 +162,24 @@ describe('collectUnitRecords', () => {
   it('sorts records into per-key outcomes and node notes', () => {
     const r = collectUnitRecords(
       [
-        ['UNIT', '-', '/etc/systemd/system/demo@.service', 'created'],
-        ['WATCH', '0', '/up', '3', '10'],
-        ['OK', '0', 'demo@0123456789ab.service', 'started'],
-        ['ERR', '1', 'no such container: web'],
-        ['ERR', '1', 'second error is ignored'],
-        ['WARN', '1', 'careful'],
-        ['WARN', '-', 'template kept'],
-        ['OK', '9', 'unknown key is ignored', 'x'],
+        { tag: 'UNIT', key: '-', file: '/etc/systemd/system/demo@.service', state: 'created' },
+        { tag: 'WATCH', key: '0', upper: '/up', dirs: '3', imageDirs: '10' },
+        { tag: 'OK', key: '0', unit: 'demo@0123456789ab.service', action: 'started' },
+        { tag: 'ERR', key: '1', message: 'no such container: web' },
+        { tag: 'ERR', key: '1', message: 'second error is ignored' },
+        { tag: 'WARN', key: '1', message: 'careful' },
+        { tag: 'WARN', key: '-', message: 'template kept' },
+        { tag: 'BUSY', key: '-', message: 'another sneakpeek run holds /run/lock/sneakpeek.lock (waited 30 s)' },
+        { tag: 'OK', key: '9', unit: 'unknown key is ignored', action: 'x' },
       ],
       [0, 1, 2],
     );
     expect(r.templates).toEqual([['/etc/systemd/system/demo@.service', 'created']]);
     expect(r.warnings).toEqual(['template kept']);
+    expect(r.busy).toMatch(/another sneakpeek run holds/);
     expect(r.outcomes.get(0)).toMatchObject({ unit: 'demo@0123456789ab.service', action: 'started' });
     expect(r.outcomes.get(0)!.error).toBeUndefined();
-    expect(r.outcomes.get(0)!.extra.get('WATCH')).toEqual([['/up', '3', '10']]);
+    expect(extraOf(r.outcomes.get(0), 'WATCH')).toMatchObject({ upper: '/up', dirs: '3', imageDirs: '10' });
     expect(r.outcomes.get(1)).toMatchObject({ error: 'no such container: web', warnings: ['careful'] });
     expect(r.outcomes.get(2)!.unit ?? r.outcomes.get(2)!.error).toBeUndefined();
   });
