@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type Config } from '../config.ts';
 import { exitCodeFor, oneLine, UsageError } from '../errors.ts';
+import { interrupt, interruptedBy, signalExitCode, stopAll } from './interrupt.ts';
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -62,13 +63,22 @@ export function writeError(err: NodeJS.ErrnoException): string {
 export async function runEntry(main: (argv: string[]) => Promise<number>): Promise<void> {
   const prog = path.basename(process.argv[1] ?? 'sneakpeek').replace(/\.[cm]?[jt]s$/, '');
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // Either way the nodes' work is no longer wanted: end it (their scripts clean up after themselves).
+    stopAll();
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     process.stderr.write(`${prog}: cannot write to stdout: ${writeError(err)}\n`);
     process.exit(1);
   });
   // stderr that fails too (2>/dev/full) has nowhere to say so: the exit code says it.
-  process.stderr.on('error', () => process.exit(1));
-  process.exitCode = await main(process.argv.slice(2));
+  process.stderr.on('error', () => {
+    stopAll();
+    process.exit(1);
+  });
+  // Ctrl-C, SIGTERM, a closed terminal: every node's work is ended, then the exit code says which.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => interrupt(sig));
+  const code = await main(process.argv.slice(2));
+  const sig = interruptedBy();
+  process.exitCode = sig ? signalExitCode(sig) : code;
 }
 
 

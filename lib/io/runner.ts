@@ -116,13 +116,18 @@ export function operatorDeadline(node: string | undefined, cfg: Config, deadline
 
 const live = new Set<ProcessPromise>();
 onInterrupt(() => {
-  for (const p of live) void p.kill('SIGTERM').catch(() => {});
+  // At once (the process may be about to exit), then its whole tree the zx way.
+  for (const p of live) {
+    p.child?.kill('SIGTERM');
+    void p.kill('SIGTERM').catch(() => {});
+  }
 });
 
 /** Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. */
 async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number }): Promise<{ p: ProcessPromise }> {
   const $ = await zx();
-  const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`${argv}`;
+  // `exec`: the process zx tracks is the command itself (ssh, timeout, kubectl), not a shell above it.
+  const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`exec ${argv}`;
   live.add(p);
   void p.finally(() => live.delete(p)).catch(() => {});
   if (interruptedBy()) void p.kill('SIGTERM').catch(() => {});
@@ -133,6 +138,8 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
 export interface RunOptions {
   /** The node's deadline in seconds (config timeouts.<job>, or --timeout). */
   deadline: number;
+  /** The environment of the ssh client or local sh (the tool's io.env); default this process's. */
+  env?: NodeJS.ProcessEnv;
   /** Streamed stdout; return a promise to hold the node's output until the reader catches up. */
   onStdout?: (chunk: Buffer) => void | Promise<void>;
 }
@@ -144,7 +151,7 @@ export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOption
   const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0, opts.deadline);
   const limitMs = operatorDeadline(plan.node, cfg, opts.deadline) * 1000;
   const t0 = Date.now();
-  const { p } = await start(argv, { input: plan.script, deadlineMs: limitMs });
+  const { p } = await start(argv, { input: plan.script, env: opts.env, deadlineMs: limitMs });
   const out: Buffer[] = [];
   const err = new Tail();
   // A handler that throws (output we cannot read) ends this node, not the whole run.
