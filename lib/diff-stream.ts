@@ -140,7 +140,9 @@ export class FilesConsumer {
   finish(nodeFailure?: string): { target: FilesTarget; error?: string; changes: number }[] {
     return [...this.states.values()].map((s) => {
       s.computer?.end();
-      const error = s.error ?? (s.done ? undefined : nodeFailure ?? `${s.target.name}: the node's listing ended early`);
+      // A labelled (cluster) target is named by its label; a single one by its name.
+      const why = nodeFailure ?? "the node's listing ended early";
+      const error = s.error ?? (s.done ? undefined : s.target.label ? why : `${s.target.name}: ${why}`);
       return { target: s.target, error, changes: s.changes };
     });
   }

@@ -164,7 +164,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     const libs = p.start && OUR_TOOLS.includes(p.type) ? (['bpftool_map_container_ns', 'sneakpeek'] as const) : (['bpftool_map_container_ns'] as const);
     const script = nodeScript(cfg, libs, planSteps(p, cfg));
     if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
-    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.units });
+    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.units, env: io.env });
 
     // Back from the node: MAP (what the map holds), OK (the unit), ERR / WARN / BUSY.
     let map: RecordOf<'MAP'> | undefined;

@@ -67,7 +67,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     // On the node: ask the engine, stat the mount namespace → NS KEY ID PID INODE (or ERR).
     const script = nodeScript(cfg, ['get_container_ns'], [sh`sp_ns 0 ${cfg.engine} ${name}`]);
     if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
-    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.lookup });
+    const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.lookup, env: io.env });
 
     for (const r of parseRecords(run.stdout)) {
       if (r.tag === 'NS' && /^[1-9]\d*$/.test(r.inode)) {

@@ -60,12 +60,14 @@ sp_layers() {
     done
     wait
   } | tr '/\001' '\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$t/f" 2>>"$t/err" || echo "sort failed (is $sp_tmp full?)" >>"$t/err"
-  if [ -s "$t/err" ]; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; rm -rf "$t"; return 1; fi
+  gone=
+  [ "$(sp_ident "$@")" = "$before" ] || gone=1
+  if [ -s "$t/err" ] && [ -z "$gone" ]; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; rm -rf "$t"; return 1; fi
   n=0; for d in "$@"; do
     [ -s "$t/dev$n" ] && ( cd "$d" && xargs -0 stat --printf "R\t$k\t$n\t%t\t%T\t%n\0" < "$t/dev$n" ) >> "$t/x"
     n=$((n+1))
   done
-  if [ "$(sp_ident "$@")" != "$before" ]; then rec ERR "$k" "the container's layers went away during the listing (container removed?)"; rm -rf "$t"; return 1; fi
+  if [ -n "$gone" ] || [ "$(sp_ident "$@")" != "$before" ]; then rec ERR "$k" "the container's layers went away during the listing (container removed?)"; rm -rf "$t"; return 1; fi
   if [ -n "$eng" ] && ! sp_still "$k" "$eng" "$name" "$id"; then rm -rf "$t"; return 1; fi
   cat "$t/x" "$t/f"
   rm -rf "$t"

@@ -52,6 +52,7 @@ export async function runFiles(targets: Target[], cfg: Config, a: FilesArgs, io:
     const splitter = new RecordSplitter();
     const run = await runNodeScript({ node, script }, cfg, {
       deadline: a.deadline,
+      env: io.env,
       onStdout: (chunk) => {
         splitter.push(chunk, (rec) => consumer.record(rec));
         // Keep memory flat: stop reading the node while stdout's reader catches up.

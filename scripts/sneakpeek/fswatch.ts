@@ -48,7 +48,7 @@ export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs,
   let started = 0;
   const code = await runBatch(targets, (ts) => fswatchScript(ts, cfg, a), cfg, a, io, async ({ node, targets: ts, script }, io) => {
     const nodeName = node ?? 'localhost';
-    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline });
+    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline, env: io.env });
     const records = parseRecords(run.stdout);
     const report = collectUnitRecords(records, ts.map((t) => t.key));
     const why = report.busy ? `${nodeName}: busy: ${report.busy}` : (run.failure ?? `${nodeName}: node script ended early`);

@@ -128,7 +128,7 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
   const scriptFor = (ts: Target[]) => (a.stop ? teardownScript(ts, cfg, a) : setupScript(ts, cfg, a, program));
   let started = 0;
   const code = await runBatch(targets, scriptFor, cfg, a, io, async ({ node, targets: ts, script }, io) => {
-    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline });
+    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline, env: io.env });
     const report = collectUnitRecords(parseRecords(run.stdout), ts.map((t) => t.key));
     const nodeName = node ?? 'localhost';
     for (const w of report.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${w}\n`);
