@@ -25,6 +25,8 @@ export const SSHD = '/usr/sbin/sshd';
 
 export interface Sshd {
   port: number;
+  /** The sshd this helper started (its sessions are its descendants). */
+  pid: number;
   addresses: string[];
   dir: string;
   logFile: string;
@@ -145,6 +147,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   const readLog = (mark = 0) => readFileSync(logFile).subarray(mark).toString('utf8');
   return {
     port,
+    pid: child.pid!,
     addresses: opts.addresses,
     dir,
     logFile,
