@@ -28,4 +28,15 @@ describe('bin/ launchers', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/no tool named 'run'/);
   });
+
+  it.each(TOOLS)('./scripts/%s.ts runs directly from any directory and through a link of its own', (tool) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-direct-'));
+    symlinkSync(path.join(ROOT, 'scripts', `${tool}.ts`), path.join(dir, tool));
+    for (const cmd of [path.join(ROOT, 'scripts', `${tool}.ts`), path.join(dir, tool)]) {
+      const r = spawnSync(cmd, ['--help'], { cwd: '/', env: bare, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout.split('\n')[0]).toMatch(new RegExp(`^${tool} — `));
+    }
+  });
 });
