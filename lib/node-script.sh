@@ -16,27 +16,37 @@ rec() { printf '%s' "$1"; shift; for sp_rf in "$@"; do printf '\t%s' "$sp_rf"; d
 # lastline TEXT: the last non-blank line, for one-line ERR records.
 lastline() { printf '%s' "$1" | tr -d '\000' | awk 'NF { l = $0 } END { print l }'; }
 
+# A private scratch dir for this run (engine stderr, sorted listings), removed however the run
+# ends: normally, by a signal, or by the watchdog.
+sp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/sneakpeek.XXXXXX") || { echo 'cannot create a temporary directory' >&2; exit 1; }
+
 # The watchdog: the session that started us (ssh, kubectl exec, or a local pipe) reads our
 # stderr. Once a second it gets a blank line (the operator side drops blank lines); when that
 # write fails, the session is gone (the operator was interrupted, or the connection dropped)
 # and the whole run — this shell and everything it started (find, sort, systemctl …) — ends at
 # once instead of running on unseen. It signals its process group: `timeout`, which the runner
-# always puts first on the node's command line, made one for this run. It also ends when this
-# shell is gone. Started before any trap is set, so that it has none of them (a subshell that
-# inherits a caught TERM can miss the kill that ends it).
+# always puts first on the node's command line, made one for this run. When this shell is gone
+# (however it ended) the watchdog removes the scratch dir too and ends. Started before any trap
+# is set, so that it has none of them (a subshell that inherits a caught TERM can miss the kill
+# that ends it).
 sp_main=$$
 ( trap '' PIPE
   while sleep 1 </dev/null >/dev/null 2>&1 && kill -0 "$sp_main" 2>/dev/null; do
-    printf '\n' >&2 2>/dev/null || { kill -TERM 0 2>/dev/null; exit 0; }
-  done ) &
+    printf '\n' >&2 2>/dev/null && continue
+    trap '' TERM
+    kill -TERM 0 2>/dev/null
+    sleep 1 </dev/null >/dev/null 2>&1
+    break
+  done
+  rm -rf "$sp_tmp" ) &
 sp_watchdog=$!
 
-# A private scratch dir for this run (engine stderr, sorted listings), removed however the run
-# ends: normally, by a signal, or by the watchdog.
-sp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/sneakpeek.XXXXXX") || { echo 'cannot create a temporary directory' >&2; exit 1; }
 sp_cleanup() {
-  kill "$sp_watchdog" 2>/dev/null
+  # A run being ended gets the signal more than once (the watchdog signals the whole group,
+  # `timeout` passes it on): ignore the rest, or a second one would cut the cleanup short.
+  trap '' HUP INT TERM PIPE
   rm -rf "$sp_tmp"
+  kill "$sp_watchdog" 2>/dev/null
 }
 trap sp_cleanup EXIT
 trap 'exit 129' HUP

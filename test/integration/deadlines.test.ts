@@ -205,7 +205,7 @@ describe.skipIf(skip)('a reader that stops early, and a container removed during
       expect(r.stderr).toMatch(new RegExp(`^sneakpeek: ${victim}: (.*went away during the listing.*|.*being removed.*|.*No such container.*|.*not found on this node.*)\\n$`));
     }
     await nothingLeft();
-  }, 120_000);
+  }, 300_000);
 });
 
 describe.skipIf(skip)('a node that vanishes mid-run', () => {
