@@ -17,8 +17,7 @@
 #   sp_pid     host pid of its main process ('' or 0 unless running or paused)
 #   sp_driver  overlay | overlay2 | another storage driver (the operator side refuses it)
 #   sp_upper   UpperDir       sp_lower  LowerDirs, ':'-separated, topmost first
-#   sp_merged  the merged root on the host ('' when not mounted; docker and podman: the
-#              MergedDir they name, mounted or not)
+#   sp_merged  the merged root on the host ('' unless running or paused: not mounted)
 #   sp_engine  the engine that answered (containerd: crictl or ctr)
 #   sp_nolayers  why the layers are unknown (crictl, a container without a process whose
 #              layers crictl does not name); '' otherwise. sp_inspect makes it an ERR.
@@ -49,7 +48,7 @@ sp_fx_fail() { sp_fx_e=$(sp_err); sp_fx_why "$1: ${sp_fx_e:-failed with no messa
 # fields instead of a template error.
 sp_facts_inspect() { # CLI NAME
   if ! sp_q "$1" inspect --type container --format '{{.Id}}	{{.State.Status}}	{{.State.Pid}}	{{.GraphDriver.Name}}	{{index .GraphDriver.Data "UpperDir"}}	{{index .GraphDriver.Data "LowerDir"}}	{{index .GraphDriver.Data "MergedDir"}}' -- "$2"; then
-    sp_why=$(sp_err); [ -n "$sp_why" ] || sp_why="$1 inspect $2 failed"; return 1
+    sp_fx_why "$(sp_err)"; [ -n "$sp_why" ] || sp_fx_why "$1 inspect $2 failed"; return 1
   fi
   # split the first line at its tabs (read would merge empty fields: a scratch image has no LowerDir)
   r=${out%%"
@@ -65,6 +64,8 @@ sp_facts_inspect() { # CLI NAME
   case $sp_upper in '<no value>') sp_upper= ;; esac
   case $sp_lower in '<no value>') sp_lower= ;; esac
   case $sp_merged in '<no value>') sp_merged= ;; esac
+  # MergedDir is named whether or not it is mounted: only a running or paused container has it
+  case $sp_state in running|paused) ;; *) sp_merged= ;; esac
   case $sp_id in ''|*[!0-9a-f]*) sp_fx_why "$1 inspect $2: no usable container id in its answer"; return 1 ;; esac
 }
 
@@ -309,6 +310,9 @@ sp_facts_crictl() {
 sp_inspect() {
   if ! sp_facts "$2" "$3"; then rec ERR "$1" "$sp_why"; return 1; fi
   if [ -n "$sp_nolayers" ]; then rec ERR "$1" "$sp_nolayers"; return 1; fi
+  # FACTS fields are TAB-separated, and the diff reads LowerDirs ':'-separated, one a line
+  case $sp_upper$sp_lower$sp_merged in *"$TAB"*|*'
+'*) rec ERR "$1" "a layer path of container $3 holds a tab or a newline: not supported"; return 1 ;; esac
   rec FACTS "$1" "$sp_id" "$sp_state" "$sp_pid" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged"
 }
 
