@@ -309,10 +309,15 @@ sp_facts_crictl() {
 # sp_inspect KEY ENGINE NAME → FACTS record (or ERR; returns 1). Leaves sp_facts' variables set.
 sp_inspect() {
   if ! sp_facts "$2" "$3"; then rec ERR "$1" "$sp_why"; return 1; fi
+  sp_factsrec "$1" "$3"
+}
+
+# sp_factsrec KEY NAME: the FACTS record of what sp_facts set (or ERR; returns 1)
+sp_factsrec() {
   if [ -n "$sp_nolayers" ]; then rec ERR "$1" "$sp_nolayers"; return 1; fi
   # FACTS fields are TAB-separated, and the diff reads LowerDirs ':'-separated, one a line
   case $sp_upper$sp_lower$sp_merged in *"$TAB"*|*'
-'*) rec ERR "$1" "a layer path of container $3 holds a tab or a newline: not supported"; return 1 ;; esac
+'*) rec ERR "$1" "a layer path of container $2 holds a tab or a newline: not supported"; return 1 ;; esac
   rec FACTS "$1" "$sp_id" "$sp_state" "$sp_pid" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged"
 }
 

@@ -86,10 +86,32 @@ sp_merged() {
   cat "$sp_tmp/m$k"; rm -f "$sp_tmp/m$k"
 }
 
+# sp_podman_diff → $sp_pdiff: which diff this node's podman storage makes, native (containers/
+# storage's overlay walk) or naive (a tree diff, as docker's); asked once per run.
+sp_podman_diff() {
+  [ -z "${sp_pdiff-}" ] || return 0
+  sp_pdiff=native
+  if sp_q "$SP_PODMAN" info --format '{{index .Store.GraphStatus "Native Overlay Diff"}}'; then
+    case $out in false) sp_pdiff=naive ;; esac
+  fi
+}
+
+# sp_mergedroot KEY ENGINE NAME: -t merged_dir: the engine's facts (FACTS) of a container whose
+# root is mounted (running or paused); a stopped one has none: ERR.
+sp_mergedroot() {
+  if ! sp_facts "$2" "$3"; then rec ERR "$1" "$sp_why"; return 1; fi
+  case $sp_state in running|paused) ;; *) rec ERR "$1" "container $3 is $sp_state: its root is not mounted"; return 1 ;; esac
+  if [ ! -d "$sp_merged" ]; then rec ERR "$1" "container $3: its merged root ${sp_merged:-(none)} is not mounted"; return 1; fi
+  sp_factsrec "$1" "$3"
+}
+
 # sp_list KEY ENGINE NAME ALL(0|1): ask the engine, then list its layers (or, with ALL, the
-# merged view) → FACTS, the listing, DONE.
+# merged view) → FACTS, ENGINE (whose diff the lines follow), the listing, DONE.
 sp_list() {
   sp_inspect "$1" "$2" "$3" || return 1
+  sp_pdiff_of=
+  if [ "$sp_engine" = podman ]; then sp_podman_diff; sp_pdiff_of=$sp_pdiff; fi
+  rec ENGINE "$1" "$sp_engine" "$sp_pdiff_of"
   case $sp_driver in overlay|overlay2) ;; *) return 0 ;; esac   # the operator side names the driver
   if [ "$4" = 1 ]; then sp_merged "$1" "$sp_merged" "$2" "$3" "$sp_id" && rec DONE "$1"
   else sp_layers "$1" "$sp_upper" "$sp_lower" "$2" "$3" "$sp_id" && rec DONE "$1"; fi
