@@ -132,6 +132,8 @@ sp_fswatch_dirs() {
   case $sp_driver in overlay|overlay2) ;; *) rec ERR "$1" "storage driver '$sp_driver' is not overlay/overlay2: no UpperDir to watch"; return 1 ;; esac
   case $sp_upper in /*) ;; *) rec ERR "$1" "engine gave no UpperDir"; return 1 ;; esac
   case $sp_upper in *[!A-Za-z0-9._+@:,=/-]*) rec ERR "$1" "UpperDir '$sp_upper' has characters a unit env file cannot hold"; return 1 ;; esac
+  # the unit runs with PrivateTmp=yes: there, /tmp and /var/tmp are empty, and fswatch would watch nothing
+  case $sp_upper in /tmp/*|/var/tmp/*) rec ERR "$1" "UpperDir $sp_upper is under /tmp or /var/tmp, which fswatch@.service cannot see (PrivateTmp=yes)"; return 1 ;; esac
   if [ ! -d "$sp_upper" ]; then rec ERR "$1" "UpperDir $sp_upper: not found on this node (container removed?)"; return 1; fi
   dirs=$(find "$sp_upper" -xdev -type d 2>/dev/null | wc -l | tr -d ' ')
   sp_imgdirs=

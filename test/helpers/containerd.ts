@@ -147,11 +147,16 @@ export interface ContainerdOptions {
   oddPaths?: boolean;
   /** Turn the CRI plugin on (for a CRI client, test/helpers/cri.ts) with this pause image. */
   criSandboxImage?: string;
+  /**
+   * Where containerd's root (and so the snapshots: the upper dirs) goes; default the temp dir.
+   * fswatch@.service runs with PrivateTmp=yes and cannot see an upper dir under /tmp.
+   */
+  under?: string;
 }
 
 export async function startContainerd(tag: string, opts: ContainerdOptions = {}): Promise<Containerd> {
   if (!/^[a-z0-9-]+$/.test(tag)) throw new Error(`containerd helper: tag '${tag}' must be [a-z0-9-]`);
-  const root = mkdtempSync(path.join(os.tmpdir(), `sp-ctd-${tag}-`));
+  const root = mkdtempSync(path.join(opts.under ?? os.tmpdir(), `sp-ctd-${tag}-`));
   // the socket path must stay short (sun_path is 108 bytes): /run, not the temp dir
   const state = `/run/sp-ctd-${tag}-${process.pid}`;
   rmSync(state, { recursive: true, force: true });

@@ -445,6 +445,18 @@ describe.skipIf(skip)('sp_facts_<engine> against live engines', () => {
     }
   });
 
+  it('fswatch refuses an UpperDir under /tmp: its unit (PrivateTmp=yes) would watch an empty dir', () => {
+    const id = hexId();
+    ctd.run(id, ctrImage, 'sleep', '100000');
+    try {
+      expect(ctd.root.startsWith(`${os.tmpdir()}/`)).toBe(true);
+      const r = runSteps([sh`sp_facts ctr ${id} && sp_fswatch_dirs 0 0`], { cfg: cfgOf(ctrEnv()) });
+      expect(r.records.map((x) => Object.values(x))).toEqual([['ERR', '0', expect.stringMatching(/^UpperDir \/tmp\/\S+ is under \/tmp or \/var\/tmp, which fswatch@\.service cannot see \(PrivateTmp=yes\)$/)]]);
+    } finally {
+      ctd.remove(id);
+    }
+  });
+
   it('crictl: a label that looks like a "pid"/"state" pair cannot fake either', () => {
     const id = hexId();
     ctd.runWith(['--label', 'x="pid": 1, "state": "CONTAINER_EXITED", "id": "evil"'], id, ctrImage, 'sleep', '100000');
