@@ -50,6 +50,8 @@ interface Frame {
   /** In both trees and unchanged itself: listed as C only once something beneath it changes. */
   pending: boolean;
   entry?: Entry;
+  /** The runtime's directory (runtimePaths): never a line, not even C for what is beneath it. */
+  hidden?: boolean;
 }
 
 // docker's sameFsTime: equal, or same second where either side has no sub-second part.
@@ -62,7 +64,8 @@ export class ChangeComputer {
 
   /**
    * `runtimePaths`: upper-dir entries the runtime made (lib/runtime-rule.ts), read as if they
-   * were in docker's -init layer: no line of their own; what is beneath them is diffed as usual.
+   * were in docker's -init layer: never a line (not even C for what changed beneath them); what
+   * is beneath them is diffed as usual.
    */
   constructor(
     private readonly extras: LayerExtras,
@@ -104,7 +107,7 @@ export class ChangeComputer {
     for (const f of this.stack) {
       if (f.pending && f.entry) {
         f.pending = false;
-        this.emit({ kind: 'C', path: f.path, entry: f.entry });
+        if (!f.hidden) this.emit({ kind: 'C', path: f.path, entry: f.entry });
       }
     }
     this.emit({ kind, path: entry.path, entry });
@@ -162,6 +165,7 @@ export class ChangeComputer {
           imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
           pending: true,
           entry: upper,
+          hidden: true,
         });
       return;
     }

@@ -11,9 +11,10 @@
 // How it applies, by engine (DiffMode):
 //   docker        nothing to do: docker's runtime entries are in its -init layer.
 //   runtime       containerd, CRI-O: the entry is read as if it were in docker's -init layer
-//                 (before the diff): it is no line itself; what is beneath it is compared as
-//                 usual. So the lines are docker diff's for the same changes: a container that
-//                 wrote /tmp/x shows `C /tmp, A /tmp/x`, not also `C /etc` because runc made
+//                 (before the diff): it is never a line, not even a C for what changed beneath
+//                 it, and it does not make its parent C; what is beneath it is compared as usual.
+//                 So the lines are docker diff's for the same changes: a container that wrote
+//                 /tmp/x shows `C /tmp, A /tmp/x`, not also `C /etc` because runc made
 //                 /etc/hostname inside it.
 //   podman        what `podman diff` does: containers/storage's native overlay diff (a walk of
 //                 the upper dir, lib/diff-podman.ts), then the lines at these paths dropped

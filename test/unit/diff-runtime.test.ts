@@ -78,7 +78,12 @@ describe('the runtime rule: entries the runtime made are read as docker reads it
     ['beneath a runtime directory: compared as under an -init layer\'s directory', {
       upper: { ...ctrMade, 'run/secrets': 'd 755 4096 2000', 'run/secrets/kubernetes.io': 'd 755 4096 2000', 'run/app.pid': 'f 644 3 3000' }, lowers: [image],
     }, ['A /dev', 'A /proc', 'A /run', 'A /run/app.pid', 'A /run/secrets', 'A /run/secrets/kubernetes.io', 'A /sys'],
-      ['C /run', 'A /run/app.pid', 'C /run/secrets', 'A /run/secrets/kubernetes.io']],
+      ['A /run/app.pid', 'A /run/secrets/kubernetes.io']],
+    ['kubelet\'s service-account mount points under an image\'s /run: only those the list does not name', {
+      upper: { run: 'd 755 4096 2000', 'run/secrets': 'd 755 4096 2000', 'run/secrets/kubernetes.io': 'd 755 4096 2000', 'run/secrets/kubernetes.io/serviceaccount': 'd 755 4096 2000' },
+      lowers: [{ ...image, run: 'd 755 4096 1000' }],
+    }, ['C /run', 'A /run/secrets', 'A /run/secrets/kubernetes.io', 'A /run/secrets/kubernetes.io/serviceaccount'],
+      ['A /run/secrets/kubernetes.io', 'A /run/secrets/kubernetes.io/serviceaccount']],
     ['a runtime path the image has (an /etc/hosts copied up): no line', { upper: { etc: 'd 755 4096 1000', 'etc/hosts': 'f 644 9 3000' }, lowers: [{ ...image, 'etc/hosts': 'f 644 1 1000' }] },
       ['C /etc', 'C /etc/hosts'], []],
     ['a path beside a runtime path is the container\'s', { upper: { etc: 'd 755 4096 1000', 'etc/hostname.bak': 'f 644 1 3000' }, lowers: [image] },
