@@ -31,6 +31,7 @@ const skip = missing({
   'podman with the overlay driver (apt-get install podman)': pm.podmanWorks,
   'containerd and ctr (apt-get install docker.io)': () => commandWorks('containerd', ['--version']) && commandWorks('ctr', ['--version']),
   dash: () => commandWorks('dash', ['-c', 'true']),
+  'setpriv (util-linux)': () => commandWorks('setpriv', ['--version']),
 });
 
 type Facts =
@@ -454,6 +455,18 @@ describe.skipIf(skip)('sp_facts_<engine> against live engines', () => {
       expect(r.records.map((x) => Object.values(x))).toEqual([['ERR', '0', expect.stringMatching(/^UpperDir \/tmp\/\S+ is under \/tmp or \/var\/tmp, which fswatch@\.service cannot see \(PrivateTmp=yes\)$/)]]);
     } finally {
       ctd.remove(id);
+    }
+  });
+
+  it('podman run by a user other than root (rootless podman) is refused with one clear line', () => {
+    const c = podman.start('rootless');
+    try {
+      // the node script as nobody: what `sudo: false` with a non-root ssh user gives
+      const r = runSteps([sh`sp_inspect 0 podman ${c.name}`], { cfg: cfgOf({}), libs: ['get_container_ns'], shell: 'setpriv --reuid=65534 --regid=65534 --clear-groups dash' });
+      expect(r.records.map((x) => Object.values(x))).toEqual([['ERR', '0', "podman: rootless podman is not supported (this node script runs as uid 65534): sneakpeek reads root's podman; set sudo: true or ssh as root"]]);
+      expect(r.stderr).toBe('');
+    } finally {
+      podman.remove(c.name);
     }
   });
 

@@ -9,6 +9,7 @@
 // Then each engine's paused, stopped and removed containers with -t files, -t merged_dir and
 // get_container_ns. The tools run in-process (main(argv, io)): the same code as the CLI,
 // without a tsx start per call.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,7 @@ import type { IO } from '../../lib/io/entry.ts';
 import { main as get_container_ns } from '../../scripts/get_container_ns.ts';
 import { main as sneakpeek } from '../../scripts/sneakpeek.ts';
 import { changeCases } from '../helpers/change-matrix.ts';
-import { startContainerd, type Containerd } from '../helpers/containerd.ts';
+import { rootOverlay, startContainerd, type Containerd } from '../helpers/containerd.ts';
 import { writeCrictlStandin } from '../helpers/crictl-standin.ts';
 import * as dk from '../helpers/docker.ts';
 import * as pm from '../helpers/podman.ts';
@@ -135,6 +136,32 @@ describe.skipIf(skip)('-t files --chroot on every engine equals that engine\'s o
         expect({ what, stderr: r.stderr, code: r.code }).toEqual({ what, stderr: '', code: 0 });
         expect({ what, lines: lines(r.stdout) }).toEqual({ what, lines: want });
       }
+    } finally {
+      dk.cleanupContainers();
+      pm.cleanupContainers();
+      ctd.remove(s.ctr);
+    }
+  });
+
+  it('a fresh container: what each runtime made in its upper dir, and -t files shows none of it', async () => {
+    const s = startAll('fresh');
+    try {
+      const entries = (upper: string) =>
+        dk.sortBytes(spawnSync('find', ['.', '-mindepth', '1', '-printf', '%y /%P\\n'], { cwd: upper, encoding: 'utf8' }).stdout.split('\n').filter(Boolean));
+      // docker keeps its mount points and files in the -init layer below: nothing in the upper dir
+      expect(entries(dk.docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', s.docker))).toEqual([]);
+      // podman: runc's mount points, the bind targets of /etc/hostname, /etc/hosts and
+      // /run/.containerenv (and so /etc and /run), podman's own /etc/mtab -> /proc/mounts
+      expect(entries(pm.podman('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', s.podman))).toEqual(dk.sortBytes([
+        'd /dev', 'd /etc', 'f /etc/hostname', 'f /etc/hosts', 'l /etc/mtab', 'd /proc', 'd /run', 'f /run/.containerenv', 'd /sys']));
+      // ctr run: the mount points of containerd's default spec
+      expect(entries(rootOverlay(ctd.task(s.ctr)!.pid)!.upper)).toEqual(['d /dev', 'd /proc', 'd /run', 'd /sys']);
+      const files = async (args: string[]) => (await tool('sneakpeek', ['-t', 'files', '--chroot', ...args], cfg.plain)).stdout;
+      expect(await files(['-n', s.docker])).toBe('');
+      expect(await files(['-n', s.ctr, '-c', 'ctr'])).toBe('');
+      // podman diff itself keeps the C /etc those files made
+      expect(await files(['-n', s.podman, '-c', 'podman'])).toBe('C /etc\n');
+      expect(pm.podmanDiffSorted(s.podman)).toEqual(['C /etc']);
     } finally {
       dk.cleanupContainers();
       pm.cleanupContainers();
