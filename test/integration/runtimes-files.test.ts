@@ -143,6 +143,30 @@ describe.skipIf(skip)('-t files --chroot on every engine equals that engine\'s o
     }
   });
 
+  // README "podman diff is not docker diff": each row, live, with both engines' own diff
+  it.each<[string, string, string[], string[]]>([
+    ['edits a file in place', 'echo more >> /etc/app/app.conf', ['C /etc', 'C /etc/app', 'C /etc/app/app.conf'], ['C /etc/app/app.conf']],
+    ['deletes a directory and re-creates it with other content', 'rm -rf /data/old && mkdir /data/old && echo n > /data/old/new.txt',
+      ['C /data', 'C /data/old', 'D /data/old/a.txt', 'D /data/old/b.txt', 'D /data/old/deep', 'A /data/old/new.txt'], ['C /data', 'D /data/old', 'A /data/old/new.txt']],
+    ['opens a file for writing and changes nothing', 'exec 3>>/etc/motd', [], ['C /etc/motd']],
+    ['chowns a directory, nothing else', 'chown 65534:65534 /data', ['C /data'], []],
+    ['creates and removes a file in a directory (its mtime changes)', 'touch /data/t && rm /data/t', [], ['C /data']],
+  ])('docker and podman differ: %s', async (_what, script, docker, podman) => {
+    const s = startAll('table');
+    try {
+      execAll(s, script);
+      expect(dk.dockerDiffSorted(s.docker)).toEqual(dk.sortBytes(docker));
+      // every podman container also has C /etc: the runtime's files in it
+      expect(pm.podmanDiffSorted(s.podman)).toEqual(dk.sortBytes([...podman, 'C /etc']));
+      expect(lines((await tool('sneakpeek', ['-t', 'files', '--chroot', '-n', s.podman, '-c', 'podman'], cfg.plain)).stdout)).toEqual(pm.podmanDiffSorted(s.podman));
+      expect(lines((await tool('sneakpeek', ['-t', 'files', '--chroot', '-n', s.ctr, '-c', 'ctr'], cfg.plain)).stdout)).toEqual(dk.sortBytes(docker));
+    } finally {
+      dk.cleanupContainers();
+      pm.cleanupContainers();
+      ctd.remove(s.ctr);
+    }
+  });
+
   it('a fresh container: what each runtime made in its upper dir, and -t files shows none of it', async () => {
     const s = startAll('fresh');
     try {
