@@ -4,7 +4,8 @@
 # Sent after lib/node-script.sh (rec, lastline, sp_lock, $sp_tmp), get_container_ns.sh (the
 # engine: sp_facts, sp_inspect, sp_ns, sp_cid, sp_short), for the unit types also
 # bpftool_map_container_ns.sh (maps, templates, env files, start/stop), and the config lines.
-# Records (fields in lib/wire.ts): F X R M DONE (files), WATCH INOTIFY (fswatch), PROG (tracers).
+# Records (fields in lib/wire.ts): FACTS ENGINE F X R M DONE (files), WATCH INOTIFY (fswatch),
+# PROG (tracers).
 
 # ---- -t files / -t merged_dir ---------------------------------------------------------------
 

@@ -21,7 +21,8 @@ function stub(name: string, text: string, fail?: string): Config {
   const bin = path.join(tmp, name);
   writeFileSync(bin, `#!/bin/sh\n[ "$1" = inspect ] || exit 9\n${fail ? `cat ${shQuote(out)} >&2; exit 1` : `cat ${shQuote(out)}`}\n`);
   chmodSync(bin, 0o755);
-  return { ...DEFAULTS, engine: 'crictl', paths: { ...DEFAULTS.paths, crictl: bin } };
+  // no containerd socket: a stopped container's layers are not asked for through ctr
+  return { ...DEFAULTS, engine: 'crictl', paths: { ...DEFAULTS.paths, crictl: bin }, containerd: { address: path.join(tmp, 'no.sock'), namespace: 'k8s.io' } };
 }
 
 /** Records of `steps` run with the engine functions and this config, as [TAG, KEY, field…]. */
