@@ -77,7 +77,7 @@ sp_layers() {
 # sp_merged KEY MERGED [ENGINE NAME ID]: every path of the merged view (--all), checked the same way.
 sp_merged() {
   k=$1 m=$2
-  if [ ! -d "$m" ]; then rec ERR "$k" "MergedDir $m: not mounted (is the container running?)"; return 1; fi
+  if [ -z "$m" ] || [ ! -d "$m" ]; then rec ERR "$k" "MergedDir ${m:-(none)}: not mounted (is the container running?)"; return 1; fi
   before=$(sp_ident "$m")
   if ! ( cd "$m" && find . -ignore_readdir_race -mindepth 1 -printf "M\t$k\t%P\0" ) 2>"$sp_tmp/err" | tr '/\001' '\001/' | sort -z -t "$TAB" -k3 > "$sp_tmp/m$k" || [ -s "$sp_tmp/err" ]; then
     rec ERR "$k" "listing $m failed: $(sp_err)"; return 1
