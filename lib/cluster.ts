@@ -4,8 +4,8 @@
 // Tools add the options with `clusterOptions(yargs)` and call `resolveTargets(...)` when no
 // -n/-f names a single container:
 //   --namespace NS | -A, --selector SEL, --pods-file FILE|-, -e POD (repeatable), --running
-// The engine on each node follows the pod's runtime (docker:// → docker, containerd:// and
-// cri-o:// → crictl) unless -c ENGINE forces one.
+// The engine on each node follows the pod's runtime (docker:// → docker, containerd:// →
+// containerd: crictl when the node has it, else ctr; cri-o:// → crictl) unless -c ENGINE forces one.
 import type { Argv } from 'yargs';
 import type { Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
@@ -85,7 +85,8 @@ export function kubectlArgv(cfg: Config, a: ClusterArgs): string[] {
 }
 
 
-const RUNTIME_ENGINES: Record<string, Engine> = { docker: 'docker', containerd: 'crictl', 'cri-o': 'crictl' };
+// containerd: crictl when the node has it, else ctr (decided on the node: scripts/get_container_ns.sh sp_facts).
+const RUNTIME_ENGINES: Record<string, Engine> = { docker: 'docker', containerd: 'containerd', 'cri-o': 'crictl' };
 
 /** The engine that knows a pod's container on its node: the runtime's, unless one is forced. */
 export function engineFor(runtime: string, cfg: Config, forced: boolean): Engine {

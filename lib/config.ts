@@ -3,7 +3,8 @@
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from './errors.ts';
 
-export const ENGINES = ['docker', 'podman', 'crictl'] as const;
+// containerd: crictl when the node has it, else ctr (what containerd:// pods get).
+export const ENGINES = ['docker', 'podman', 'crictl', 'ctr', 'containerd'] as const;
 export const BACKENDS = ['bcc', 'bpftrace'] as const;
 export const LOG_TARGETS = ['journal', 'file'] as const;
 export type Engine = (typeof ENGINES)[number];
@@ -27,6 +28,7 @@ export interface Config {
     docker: string;
     podman: string;
     crictl: string;
+    ctr: string;
     kubectl: string;
     bpftool: string;
     bpftrace: string;
@@ -34,6 +36,8 @@ export interface Config {
     execsnoop: string;
     tcptracer: string;
   };
+  /** The containerd that `ctr` talks to (engine ctr, and crictl's stopped containers). */
+  containerd: { address: string; namespace: string };
   unitDir: string;
   envDir: string;
   mapDir: string;
@@ -66,6 +70,7 @@ export const DEFAULTS: Config = {
     docker: 'docker',
     podman: 'podman',
     crictl: 'crictl',
+    ctr: 'ctr',
     kubectl: 'kubectl',
     bpftool: 'bpftool',
     bpftrace: '/usr/bin/bpftrace',
@@ -73,6 +78,7 @@ export const DEFAULTS: Config = {
     execsnoop: '/usr/sbin/execsnoop-bpfcc',
     tcptracer: '/usr/sbin/tcptracer-bpfcc',
   },
+  containerd: { address: '/run/containerd/containerd.sock', namespace: 'k8s.io' },
   unitDir: '/etc/systemd/system',
   envDir: '/etc/sneakpeek',
   mapDir: '/sys/fs/bpf',

@@ -1,6 +1,8 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
 import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
+import { PodmanChangeComputer } from './diff-podman.ts';
+import { diffModeOf, RUNTIME_PATHS, type DiffMode } from './runtime-rule.ts';
 import { oneLine } from './errors.ts';
 import { bytesField, utf8Latin1 } from './json-bytes.ts';
 import { factsOfRecord, type ContainerFacts } from './inspect.ts';
@@ -14,6 +16,8 @@ export interface FilesTarget {
   name: string;
   /** Known up front when read from an inspect file. */
   facts?: ContainerFacts;
+  /** The engine that knows it: which diff its lines follow (lib/runtime-rule.ts); default docker. */
+  engine?: string;
   meta?: { pod?: string; namespace?: string; node?: string; container?: string; nodeIP?: string; id?: string };
 }
 
@@ -45,7 +49,8 @@ export function formatChange(c: Change | { kind: null; path: string; entry?: Ent
     const obj: Record<string, unknown> = {
       kind: c.kind,
       ...bytesField('path', `/${c.path}`),
-      ...bytesField('hostPath', shownPath(c.path, t.facts, false)),
+      // a container that is not running has no merged root on the host: no hostPath
+      ...(t.facts?.mergedDir !== '' ? bytesField('hostPath', shownPath(c.path, t.facts, false)) : {}),
     };
     if (e) {
       obj.type = TYPE_NAMES[e.type];
@@ -64,7 +69,8 @@ export function formatChange(c: Change | { kind: null; path: string; entry?: Ent
 interface State {
   target: FilesTarget;
   extras: LayerExtras;
-  computer?: ChangeComputer;
+  mode: DiffMode;
+  computer?: { push(e: Entry): void; end(): void };
   error?: string;
   changes: number;
   done: boolean;
@@ -81,14 +87,21 @@ export class FilesConsumer {
   private states = new Map<number, State>();
 
   constructor(targets: readonly FilesTarget[], private readonly o: OutputOptions, private readonly sink: FilesSink) {
-    for (const t of targets) this.states.set(t.key, { target: t, extras: emptyExtras(), changes: 0, done: false });
+    for (const t of targets) this.states.set(t.key, { target: t, extras: emptyExtras(), mode: diffModeOf(t.engine ?? 'docker'), changes: 0, done: false });
   }
 
-  private computer(s: State): ChangeComputer {
-    s.computer ??= new ChangeComputer(s.extras, (c) => {
+  /** The diff the target's engine gets (lib/runtime-rule.ts), made at its first listing entry. */
+  private computer(s: State): NonNullable<State['computer']> {
+    const emit = (c: Change) => {
       s.changes++;
       this.sink.line(formatChange(c, s.target, this.o));
-    });
+    };
+    // podman diff leaves out the runtime's paths after its diff
+    const podmanEmit = (c: Change) => void (RUNTIME_PATHS.has(c.path) || emit(c));
+    s.computer ??=
+      s.mode === 'podman' ? new PodmanChangeComputer(s.extras, podmanEmit)
+      : s.mode === 'podman-naive' ? new ChangeComputer(s.extras, podmanEmit)
+      : new ChangeComputer(s.extras, emit, s.mode === 'runtime' ? RUNTIME_PATHS : undefined);
     return s.computer;
   }
 
@@ -119,9 +132,14 @@ export class FilesConsumer {
       case 'FACTS':
         try {
           s.target.facts = factsOfRecord(r, s.target.name);
+          if (!this.o.chroot && !this.o.all && !s.target.facts.mergedDir)
+            this.sink.warn(s.target, `the container is ${s.target.facts.state || 'not running'}: its root is not mounted; paths are container paths`);
         } catch (err) {
           s.error = s.target.label ? oneLine(err) : `${s.target.name}: ${oneLine(err)}`;
         }
+        break;
+      case 'ENGINE':
+        s.mode = diffModeOf(r.engine, r.diff);
         break;
       case 'DONE':
         s.done = true;

@@ -50,19 +50,27 @@ interface Frame {
   /** In both trees and unchanged itself: listed as C only once something beneath it changes. */
   pending: boolean;
   entry?: Entry;
+  /** The runtime's directory (runtimePaths): never a line, not even C for what is beneath it. */
+  hidden?: boolean;
 }
 
 // docker's sameFsTime: equal, or same second where either side has no sub-second part.
-const sameTime = (a: Entry, b: Entry) =>
+export const sameTime = (a: Entry, b: Entry) =>
   a.mtimeSec === b.mtimeSec && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
 
 export class ChangeComputer {
   private stack: Frame[] = [];
   private group: Entry[] = [];
 
+  /**
+   * `runtimePaths`: upper-dir entries the runtime made (lib/runtime-rule.ts), read as if they
+   * were in docker's -init layer: never a line (not even C for what changed beneath them); what
+   * is beneath them is diffed as usual.
+   */
   constructor(
     private readonly extras: LayerExtras,
     private readonly emit: (c: Change) => void,
+    private readonly runtimePaths?: ReadonlySet<string>,
   ) {}
 
   private isWhiteout(e: Entry): boolean {
@@ -99,7 +107,7 @@ export class ChangeComputer {
     for (const f of this.stack) {
       if (f.pending && f.entry) {
         f.pending = false;
-        this.emit({ kind: 'C', path: f.path, entry: f.entry });
+        if (!f.hidden) this.emit({ kind: 'C', path: f.path, entry: f.entry });
       }
     }
     this.emit({ kind, path: entry.path, entry });
@@ -147,6 +155,18 @@ export class ChangeComputer {
     if (!upper) {
       // A lower entry the container sees unchanged, or one its new/opaque parent hides.
       if (!parent.ctrSeesLower && img) this.report('D', img);
+      return;
+    }
+    if (this.runtimePaths?.has(path)) {
+      if (upper.type === 'd' && !this.isWhiteout(upper))
+        this.stack.push({
+          path,
+          ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
+          imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+          pending: true,
+          entry: upper,
+          hidden: true,
+        });
       return;
     }
     if (this.isWhiteout(upper)) {

@@ -13,6 +13,8 @@ export interface ContainerFacts {
   upperDir: string;
   lowerDirs: string[];
   mergedDir: string;
+  /** From an inspect file: podman's document (it has OCIRuntime and ConmonPidFile) or docker's. */
+  engine?: 'docker' | 'podman';
 }
 
 const OVERLAY_DRIVERS = new Set(['overlay2', 'overlay']);
@@ -81,6 +83,7 @@ export function factsOf(c: Obj, source = 'inspect'): ContainerFacts {
     // LowerDir lists the topmost lower layer first, as overlayfs's lowerdir= does.
     lowerDirs: lower ? lower.split(':').filter(Boolean) : [],
     mergedDir: typeof data.MergedDir === 'string' ? data.MergedDir : '',
+    engine: typeof c.OCIRuntime === 'string' && typeof c.ConmonPidFile === 'string' ? 'podman' : 'docker',
   };
 }
 

@@ -15,6 +15,7 @@ export const RECORDS = {
   // get_container_ns.sh
   FACTS: ['key', 'id', 'state', 'pid', 'driver', 'upper', 'lower', 'merged'], // what the engine says
   NS: ['key', 'id', 'pid', 'inode'], //            the main process's mount-namespace inode
+  ENGINE: ['key', 'engine', 'diff'], //           the engine that answered (containerd: crictl|ctr); podman's diff: native|naive
   // sneakpeek.sh, -t files / merged_dir
   F: ['key', 'layer', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'path'], // one entry of a layer
   X: ['key', 'layer', 'dump'], //                 getfattr -d dump of a layer (0 = upper)

@@ -30,9 +30,10 @@ workload.
 OPTIONS
 ${CLUSTER_HELP}
       --timeout S        give kubectl S seconds (config timeouts.kubectl; default 60)
-  -c, --engine ENGINE    docker | podman | crictl: the engine sneakpeek's tools use on every node
-                         (--json's "engine"); default: the pod's runtime's (docker:// → docker,
-                         containerd:// and cri-o:// → crictl)
+  -c, --engine ENGINE    docker | podman | crictl | ctr | containerd: the engine sneakpeek's tools
+                         use on every node (--json's "engine"); default: the pod's runtime's
+                         (docker:// → docker, containerd:// → containerd = crictl when the node
+                         has it, else ctr, cri-o:// → crictl)
       --json             one JSON object a line: pod, namespace, container, node, nodeIP, runtime,
                          id (full), engine
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml);

@@ -1,7 +1,8 @@
 #!/usr/bin/env -S sh -c 'exec "$(dirname "$(readlink -f "$0")")/../bin/get_container_ns" "$@"'
 // get_container_ns — the mount-namespace inode of a container's main process, on a node.
 // On the node it runs scripts/get_container_ns.sh's sp_ns: the engine's inspect (docker/podman
-// `inspect --format '{{.Id}} {{.State.Status}} {{.State.Pid}} …'`, or `crictl inspect`), then
+// `inspect --format '{{.Id}} {{.State.Status}} {{.State.Pid}} …'`, `crictl inspect`, or
+// `ctr tasks ls`), then
 // `stat -Lc %i /proc/PID/ns/mnt`; one NS record comes back.
 import { cli, wantsVerbose } from '../lib/cli.ts';
 import { ENGINES } from '../lib/config.ts';
@@ -20,16 +21,18 @@ USAGE
 
 Prints the inode of /proc/PID/ns/mnt (followed, like stat -L) of the container's main
 process: the key BCC's --mntnsmap filters on (see bpftool_map_container_ns). The engine
-finds PID: docker/podman inspect .State.Pid, crictl inspect .info.pid (containerd, CRI-O).
-One ssh session to NODE (none without -a, or when NODE is this host); privileged steps run
-with sudo -n. A stopped container, or an inode that is empty or 0, is an error — never a
-number that would make an empty filter.
+finds PID: docker/podman inspect .State.Pid, crictl inspect .info.pid (containerd, CRI-O),
+ctr tasks ls (containerd without crictl). One ssh session to NODE (none without -a, or when
+NODE is this host); privileged steps run with sudo -n. A paused container has its process
+and namespace: its inode is printed. A stopped container, or an inode that is empty or 0, is
+an error — never a number that would make an empty filter.
 
 OPTIONS
   -a, --address NODE     the node (hostname or IP; default: this host)
   -n, --name CONTAINER   container name or id (a 12-character id from get_all_containers works)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
-  -c, --engine ENGINE    docker | podman | crictl (config engine)
+  -c, --engine ENGINE    docker | podman | crictl | ctr | containerd (config engine; containerd =
+                         crictl when the node has it, else ctr)
       --timeout S        give the node S seconds (config timeouts.lookup; default 60)
       --dry-run          print the node script instead of running it
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)

@@ -4,7 +4,8 @@
 # Sent after lib/node-script.sh (rec, lastline, sp_lock, $sp_tmp), get_container_ns.sh (the
 # engine: sp_facts, sp_inspect, sp_ns, sp_cid, sp_short), for the unit types also
 # bpftool_map_container_ns.sh (maps, templates, env files, start/stop), and the config lines.
-# Records (fields in lib/wire.ts): F X R M DONE (files), WATCH INOTIFY (fswatch), PROG (tracers).
+# Records (fields in lib/wire.ts): FACTS ENGINE F X R M DONE (files), WATCH INOTIFY (fswatch),
+# PROG (tracers).
 
 # ---- -t files / -t merged_dir ---------------------------------------------------------------
 
@@ -76,7 +77,7 @@ sp_layers() {
 # sp_merged KEY MERGED [ENGINE NAME ID]: every path of the merged view (--all), checked the same way.
 sp_merged() {
   k=$1 m=$2
-  if [ ! -d "$m" ]; then rec ERR "$k" "MergedDir $m: not mounted (is the container running?)"; return 1; fi
+  if [ -z "$m" ] || [ ! -d "$m" ]; then rec ERR "$k" "MergedDir ${m:-(none)}: not mounted (is the container running?)"; return 1; fi
   before=$(sp_ident "$m")
   if ! ( cd "$m" && find . -ignore_readdir_race -mindepth 1 -printf "M\t$k\t%P\0" ) 2>"$sp_tmp/err" | tr '/\001' '\001/' | sort -z -t "$TAB" -k3 > "$sp_tmp/m$k" || [ -s "$sp_tmp/err" ]; then
     rec ERR "$k" "listing $m failed: $(sp_err)"; return 1
@@ -86,10 +87,32 @@ sp_merged() {
   cat "$sp_tmp/m$k"; rm -f "$sp_tmp/m$k"
 }
 
+# sp_podman_diff → $sp_pdiff: which diff this node's podman storage makes, native (containers/
+# storage's overlay walk) or naive (a tree diff, as docker's); asked once per run.
+sp_podman_diff() {
+  [ -z "${sp_pdiff-}" ] || return 0
+  sp_pdiff=native
+  if sp_q "$SP_PODMAN" info --format '{{index .Store.GraphStatus "Native Overlay Diff"}}'; then
+    case $out in false) sp_pdiff=naive ;; esac
+  fi
+}
+
+# sp_mergedroot KEY ENGINE NAME: -t merged_dir: the engine's facts (FACTS) of a container whose
+# root is mounted (running or paused); a stopped one has none: ERR.
+sp_mergedroot() {
+  if ! sp_facts "$2" "$3"; then rec ERR "$1" "$sp_why"; return 1; fi
+  case $sp_state in running|paused) ;; *) rec ERR "$1" "container $3 is $sp_state: its root is not mounted"; return 1 ;; esac
+  if [ ! -d "$sp_merged" ]; then rec ERR "$1" "container $3: its merged root ${sp_merged:-(none)} is not mounted"; return 1; fi
+  sp_factsrec "$1" "$3"
+}
+
 # sp_list KEY ENGINE NAME ALL(0|1): ask the engine, then list its layers (or, with ALL, the
-# merged view) → FACTS, the listing, DONE.
+# merged view) → FACTS, ENGINE (whose diff the lines follow), the listing, DONE.
 sp_list() {
   sp_inspect "$1" "$2" "$3" || return 1
+  sp_pdiff_of=
+  if [ "$sp_engine" = podman ]; then sp_podman_diff; sp_pdiff_of=$sp_pdiff; fi
+  rec ENGINE "$1" "$sp_engine" "$sp_pdiff_of"
   case $sp_driver in overlay|overlay2) ;; *) return 0 ;; esac   # the operator side names the driver
   if [ "$4" = 1 ]; then sp_merged "$1" "$sp_merged" "$2" "$3" "$sp_id" && rec DONE "$1"
   else sp_layers "$1" "$sp_upper" "$sp_lower" "$2" "$3" "$sp_id" && rec DONE "$1"; fi
@@ -110,6 +133,8 @@ sp_fswatch_dirs() {
   case $sp_driver in overlay|overlay2) ;; *) rec ERR "$1" "storage driver '$sp_driver' is not overlay/overlay2: no UpperDir to watch"; return 1 ;; esac
   case $sp_upper in /*) ;; *) rec ERR "$1" "engine gave no UpperDir"; return 1 ;; esac
   case $sp_upper in *[!A-Za-z0-9._+@:,=/-]*) rec ERR "$1" "UpperDir '$sp_upper' has characters a unit env file cannot hold"; return 1 ;; esac
+  # the unit runs with PrivateTmp=yes: there, /tmp and /var/tmp are empty, and fswatch would watch nothing
+  case $sp_upper in /tmp/*|/var/tmp/*) rec ERR "$1" "UpperDir $sp_upper is under /tmp or /var/tmp, which fswatch@.service cannot see (PrivateTmp=yes)"; return 1 ;; esac
   if [ ! -d "$sp_upper" ]; then rec ERR "$1" "UpperDir $sp_upper: not found on this node (container removed?)"; return 1; fi
   dirs=$(find "$sp_upper" -xdev -type d 2>/dev/null | wc -l | tr -d ' ')
   sp_imgdirs=

@@ -22,7 +22,10 @@ USAGE
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
                (docker diff without the daemon). Host paths under MergedDir; --chroot prints
-               container paths, the same lines docker diff prints. Tree order.
+               container paths, the same lines docker diff prints (-c podman: podman diff's).
+               Tree order. What the runtime itself made (/dev, /proc, /sys, /run, /etc/hostname,
+               /etc/hosts, /etc/resolv.conf, /etc/mtab, …) is never a line. A stopped container
+               still works (container paths, as it has no mounted root).
   merged_dir   the container's merged root on the host
   fswatch      watch what the container changes from now on: systemd unit fswatch@<ID>.service
                (ID = 12-hex container id) runs fswatch on its UpperDir and logs Created, Updated,
@@ -50,7 +53,9 @@ OPTIONS
   -n, --name CONTAINER   container name or id (picks one when FILE holds several)
   -a, --address NODE     run on NODE over ssh (default: this host)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
-  -c, --engine ENGINE    docker | podman | crictl (config engine)
+  -c, --engine ENGINE    docker | podman | crictl | ctr | containerd (config engine; containerd =
+                         crictl when the node has it, else ctr; ctr: config containerd.address,
+                         containerd.namespace)
       --chroot           print container paths (/etc/motd) instead of host paths
       --all              print every path of the merged view (the original's literal output)
       --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime;
@@ -75,7 +80,8 @@ CLUSTER-WIDE (no -n, no -f): every container get_all_containers would list, foun
 (or --pods-file), one ssh session per node carrying all of its containers, nodes in parallel
 (config concurrency). Lines are labelled NODE,CONTAINERID12; --json adds pod, namespace,
 container, node, nodeIP, id. The engine on each node follows the pod's runtime (docker:// →
-docker, containerd:// and cri-o:// → crictl) unless -c is given. -a NODE keeps that node's
+docker, containerd:// → crictl when that node has it, else ctr, cri-o:// → crictl) unless -c
+is given. -a NODE keeps that node's
 containers only. A failed node or container is reported and the rest go on; stderr ends
 with \`N ok, M failed\`.
 ${CLUSTER_HELP}

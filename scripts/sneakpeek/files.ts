@@ -21,7 +21,7 @@ export interface FilesArgs extends OutputOptions, BatchArgs {
 function listStep(t: Target, cfg: Config, a: Pick<FilesArgs, 'type' | 'all'>): string {
   const f = t.facts;
   if (f) return a.all ? sh`sp_merged ${t.key} ${f.mergedDir} && rec DONE ${t.key}` : sh`sp_layers ${t.key} ${f.upperDir} ${f.lowerDirs.join(':')} && rec DONE ${t.key}`;
-  if (a.type === 'merged_dir') return sh`sp_inspect ${t.key} ${t.engine ?? cfg.engine} ${t.name} && rec DONE ${t.key}`;
+  if (a.type === 'merged_dir') return sh`sp_mergedroot ${t.key} ${t.engine ?? cfg.engine} ${t.name} && rec DONE ${t.key}`;
   return sh`sp_list ${t.key} ${t.engine ?? cfg.engine} ${t.name} ${a.all ? 1 : 0}`;
 }
 

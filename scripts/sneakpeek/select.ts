@@ -41,7 +41,8 @@ export async function selectTargets(a: SelectArgs, cfg: Config, io: IO, prog = '
       ? await readAll(io.stdin, INPUT_LIMITS.document, '-f - (stdin)')
       : readInputFile(a.file, INPUT_LIMITS.document, `-f ${a.file}`)).toString('utf8');
     const facts = parseInspect(text, a.name, a.file === '-' ? 'stdin' : a.file);
-    return { targets: [{ node: a.node, name: facts.name, key: 0, facts }], failed: 0, cluster: false };
+    // -c names the engine the document came from; else the document says (podman's or docker's)
+    return { targets: [{ node: a.node, name: facts.name, key: 0, facts, engine: a.engineForced ? cfg.engine : facts.engine }], failed: 0, cluster: false };
   }
   if (a.name !== undefined) return { targets: [{ node: a.node, name: checkContainerName(a.name), key: 0, engine: cfg.engine }], failed: 0, cluster: false };
   const r = await resolveTargets(cfg, cluster, io, { engineForced: a.engineForced, node: a.node });

@@ -156,7 +156,7 @@ describe.skipIf(skip)('get_all_containers with the real kubectl', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual([
       { pod: 'db-0', namespace: 'data', container: 'db', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'docker', id: ids[C('b1')], engine: 'docker' },
-      { pod: 'cache-0', namespace: 'data', container: 'cache', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'containerd', id: ids[C('c1')], engine: 'crictl' },
+      { pod: 'cache-0', namespace: 'data', container: 'cache', node: 'node-127-0-0-3', nodeIP: '127.0.0.3', runtime: 'containerd', id: ids[C('c1')], engine: 'containerd' },
     ]);
   });
 
@@ -271,7 +271,7 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
       ['127.0.0.2', C('a1')],
       ['127.0.0.2', C('a2')],
       ['127.0.0.3', C('b1')],
-      ['127.0.0.3', C('c1')], // containerd:// → crictl on the node (mountinfo road)
+      ['127.0.0.3', C('c1')], // containerd:// → containerd: crictl on the node (mountinfo road)
     ];
     expect([...got.keys()].sort()).toEqual(want.map(([n, c]) => `${n},${short(c)}`).sort());
     for (const [node, c] of want) expect(sortedLines((got.get(`${node},${short(c)}`) ?? []).join('\n'))).toEqual(dockerDiffSorted(c));
@@ -327,7 +327,7 @@ describe.skipIf(skip)('sneakpeek cluster-wide -t files', () => {
     const r = await run('sneakpeek', ['-t', 'files', '-A', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^# node: .*$/gm)).toEqual(['# node: 127.0.0.2', '# node: 127.0.0.3']);
-    expect(r.stdout).toContain(`\nsp_list 3 crictl ${ids[C('c1')]} 0\n`);
+    expect(r.stdout).toContain(`\nsp_list 3 containerd ${ids[C('c1')]} 0\n`);
     expect(sessions(mark)).toEqual({ '127.0.0.2': 0, '127.0.0.3': 0, '127.0.0.4': 0 });
   });
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runTool, sortedLines } from '../helpers/cli.ts';
+import { changeCases } from '../helpers/change-matrix.ts';
 import { cleanupContainers, docker, dockerDiffSorted, ensureBusyboxImage, exec, runContainer } from '../helpers/docker.ts';
 import { dockerUp, isRoot, missing } from '../helpers/prereq.ts';
 
@@ -13,30 +14,7 @@ const skip = missing({ root: isRoot, 'docker engine': dockerUp });
 // a shell ran it from (the repo, a layer dir, /); we look in each.
 const CANARY = `sp-files-canary-${process.pid}`;
 const canaryFound = (...more: string[]) => [ROOT, '/', os.tmpdir(), '/tmp', ...more].some((d) => existsSync(path.join(d, CANARY)));
-const HOSTILE = [
-  'with space', 'tab\there', 'new\nline', 'ünïcødé-名前', '-leading-dash', '--', `$(touch ${CANARY})`,
-  `\`touch ${CANARY}\``, `it's "quoted"`, 'semi;colon', 'back\\slash', '*', '.hidden',
-];
-
-// What each container does after it starts; docker exec runs it inside.
-const CASES: Record<string, string> = {
-  'a: adds files and nested directories':
-    'mkdir -p /new/a/b && echo x > /new/a/b/f && echo y > /tmp/t && mkdir /etc/app/conf.d && echo z > /etc/app/conf.d/z.conf',
-  'b: modifies and chmods image files':
-    'echo more >> /etc/motd && chmod 600 /etc/app/app.conf && chown 65534:65534 /data/keep.txt && chmod 700 /data',
-  'c: deletes image files': 'rm /etc/motd /data/old/a.txt && rm -r /data/old/deep',
-  'd: deletes an image directory and re-creates it with new content':
-    'rm -rf /data/old && mkdir -p /data/old/deep && echo n > /data/old/new.txt && echo again > /data/old/a.txt',
-  'e: renames files and a directory':
-    'mv /etc/app/app.conf /etc/app/renamed.conf && mv /data/keep.txt /tmp/kept.txt && mv /data/old /data/older',
-  'f: symlinks and hostile names': [
-    'ln -s /etc/motd /tmp/link && ln -s dangling /tmp/dangling && mkdir "/tmp/dir with space"',
-    ...HOSTILE.map((n) => `echo hi > '/tmp/${n.replace(/'/g, `'\\''`)}' && mkdir -p '/tmp/d-${n.replace(/'/g, `'\\''`)}/x'`),
-  ].join(' && '),
-  'i: makes device nodes and a fifo (devices other than whiteouts)':
-    'mknod /tmp/cdev c 1 3 && mknod /tmp/bdev b 7 0 && mkfifo /tmp/fifo && mknod /etc/zero c 1 5',
-  'h: opens an image file for writing without changing it': 'exec 3>>/etc/motd; exec 4>>/data/old/a.txt; true',
-};
+const CASES = changeCases(CANARY);
 
 describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
   let image: string;

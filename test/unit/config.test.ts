@@ -57,7 +57,7 @@ describe('parseConfig', () => {
     ['concurrency: 0\n', /'concurrency' must be a positive integer, got 0/],
     ['concurrency: many\n', /'concurrency' must be a number, got a string/],
     ['sudo: yes please\n', /'sudo' must be a boolean, got a string/],
-    ['engine: rkt\n', /'engine' must be one of docker, podman, crictl, got 'rkt'/],
+    ['engine: rkt\n', /'engine' must be one of docker, podman, crictl, ctr, containerd, got 'rkt'/],
     ['backend: ebpf\n', /'backend' must be one of bcc, bpftrace/],
     ['log:\n  target: syslog\n', /'log\.target' must be one of journal, file/],
     ['paths:\n  docker: "docker\\nrm -rf /"\n', /'paths\.docker' must be one line/],

@@ -21,7 +21,8 @@ function stub(name: string, text: string, fail?: string): Config {
   const bin = path.join(tmp, name);
   writeFileSync(bin, `#!/bin/sh\n[ "$1" = inspect ] || exit 9\n${fail ? `cat ${shQuote(out)} >&2; exit 1` : `cat ${shQuote(out)}`}\n`);
   chmodSync(bin, 0o755);
-  return { ...DEFAULTS, engine: 'crictl', paths: { ...DEFAULTS.paths, crictl: bin } };
+  // no containerd socket: a stopped container's layers are not asked for through ctr
+  return { ...DEFAULTS, engine: 'crictl', paths: { ...DEFAULTS.paths, crictl: bin }, containerd: { address: path.join(tmp, 'no.sock'), namespace: 'k8s.io' } };
 }
 
 /** Records of `steps` run with the engine functions and this config, as [TAG, KEY, field…]. */
@@ -59,28 +60,32 @@ describe('node side: sp_ns / sp_cid / sp_inspect with crictl', () => {
       ['412', '411', '405'].map((n) => `/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/${n}/fs`).join(':')],
     ['cri-o-mountinfo.txt', '/var/lib/containers/storage/overlay/1c3e5a7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c/diff',
       '/var/lib/containers/storage/overlay/l/QZ3X5F7H2J4K6M8N0P2R4T6V8X:/var/lib/containers/storage/overlay/l/A1B3C5D7E9F1G3H5J7K9L1M3N5'],
-  ])('sp_overlay_dirs reads the root mount of %s', (file, upper, lower) => {
-    const recs = run(DEFAULTS, [sh`sp_overlay_dirs ${path.join(FIX, file)} && rec FACTS 0 - - - "$sp_driver" "$sp_upper" "$sp_lower" -`]);
+  ])('sp_fx_rootmount reads the root mount of %s', (file, upper, lower) => {
+    const mi = path.join(FIX, file);
+    const recs = run(DEFAULTS, [sh`rec FACTS 0 - - - "$(sp_fx_rootmount ${mi} fstype)" "$(sp_fx_rootmount ${mi} upper)" "$(sp_fx_rootmount ${mi} lower)" -`]);
     expect(recs).toEqual([['FACTS', '0', '-', '-', '-', 'overlay', upper, lower, '-']]);
   });
 
-  it('sp_overlay_dirs fails on a root that is not overlay', () => {
-    expect(run(DEFAULTS, [sh`sp_overlay_dirs ${path.join(FIX, 'host-mountinfo.txt')} || rec DONE 0`])).toEqual([['DONE', '0']]);
+  it('sp_fx_rootmount on a root that is not overlay: its fstype, no layers', () => {
+    const mi = path.join(FIX, 'host-mountinfo.txt');
+    expect(run(DEFAULTS, [sh`rec FACTS 0 - - - "$(sp_fx_rootmount ${mi} fstype)" "$(sp_fx_rootmount ${mi} upper)" "$(sp_fx_rootmount ${mi} lower)" -`]))
+      .toEqual([['FACTS', '0', '-', '-', '-', 'ext4', '', '', '-']]);
   });
 
-  it('sp_mountpoint_of finds the host mount of an upperdir', () => {
+  it('sp_fx_hostmount finds the host mount of an upperdir', () => {
     const upper = '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/418/fs';
-    const recs = run(DEFAULTS, [sh`rec M 0 "$(sp_mountpoint_of ${path.join(FIX, 'host-mountinfo.txt')} ${upper})"`]);
+    const recs = run(DEFAULTS, [sh`rec M 0 "$(sp_fx_hostmount upper ${upper} ${path.join(FIX, 'host-mountinfo.txt')})"`]);
     expect(recs).toEqual([['M', '0', '/run/containerd/io.containerd.runtime.v2.task/k8s.io/5b3f2c8e9a1d4f6b7c0e2a4d6f8b0c2e4a6d8f0b2c4e6a8d0f2b4c6e8a0d2f4b/rootfs']]);
   });
 
   it('sp_inspect on a process whose root is not overlay: FACTS say so, and -t files refuses it clearly', () => {
     const cfg = stub('inspect-host', withPid(fixture('containerd-inspect.json'), process.pid));
     const recs = run(cfg, ['sp_inspect 4 crictl app || rec ERR 4 failed']);
-    expect(recs[0]!.slice(0, 6)).toEqual(['FACTS', '4', '5b3f2c8e9a1d4f6b7c0e2a4d6f8b0c2e4a6d8f0b2c4e6a8d0f2b4c6e8a0d2f4b', 'running', String(process.pid), 'none']);
+    const rootFs = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === '/').pop()!.split(' - ')[1]!.split(' ')[0]!;
+    expect(recs[0]!.slice(0, 6)).toEqual(['FACTS', '4', '5b3f2c8e9a1d4f6b7c0e2a4d6f8b0c2e4a6d8f0b2c4e6a8d0f2b4c6e8a0d2f4b', 'running', String(process.pid), rootFs]);
     const consumer = new FilesConsumer([{ key: 4, name: 'app' }], { chroot: true, json: false, nul: false, all: false }, { line: () => {}, warn: () => {} });
     consumer.record(recs[0]!.join('\t'));
-    expect(consumer.finish()[0]!.error).toMatch(/app: container app uses storage driver 'none'; sneakpeek reads overlay2\/overlay only/);
+    expect(consumer.finish()[0]!.error).toBe(`app: container app uses storage driver '${rootFs}'; sneakpeek reads overlay2/overlay only`);
   });
 
   it('a FACTS record becomes the facts -t files works from', () => {

@@ -238,7 +238,7 @@ describe('cluster args', () => {
 
   it.each([
     ['docker', false, 'docker'],
-    ['containerd', false, 'crictl'],
+    ['containerd', false, 'containerd'],
     ['cri-o', false, 'crictl'],
     ['unknown', false, 'docker'],
     ['containerd', true, 'docker'],
@@ -250,7 +250,7 @@ describe('cluster args', () => {
     const { containers } = podContainers([pod('web-0', [{ name: 'app', id: `containerd://${ID('f')}` }])]);
     expect(podTargets(containers, DEFAULTS, false)).toEqual([
       {
-        node: '10.0.0.3', name: ID('f'), key: 0, label: '10.0.0.3,ffffffffffff', engine: 'crictl',
+        node: '10.0.0.3', name: ID('f'), key: 0, label: '10.0.0.3,ffffffffffff', engine: 'containerd',
         meta: { pod: 'web-0', namespace: 'default', container: 'app', node: 'node-a', nodeIP: '10.0.0.3', id: ID('f') },
       },
     ]);
