@@ -128,6 +128,9 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
   const $ = await zx();
   // `exec`: the process zx tracks is the command itself (ssh, timeout, kubectl), not a shell above it.
   const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`exec ${argv}`;
+  // A node that hangs up before reading its script (ssh refused, sudo refused) is reported by its
+  // exit code; the write that fails with EPIPE must not end this process.
+  p.stdin?.on('error', () => {});
   live.add(p);
   void p.finally(() => live.delete(p)).catch(() => {});
   if (interruptedBy()) void p.kill('SIGTERM').catch(() => {});

@@ -100,13 +100,13 @@ describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
     writeFileSync(wrapper, `#!/bin/sh\necho 'WARN[0000] something the engine wants to say' >&2\nexec docker "$@"\n`, { mode: 0o755 });
     const cfg = path.join(dir, 'noisy.yaml');
     writeFileSync(cfg, `paths:\n  docker: ${wrapper}\n`);
-    const temps = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith('sneakpeek.')).sort();
-    const before = temps();
-    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-n', c], { env: { SNEAKPEEK_CONFIG: cfg } });
+    // The node script makes its scratch dir under TMPDIR: a dir of this test's own, empty after.
+    const nodeTmp = mkdtempSync(path.join(dir, 'node-tmp-'));
+    const r = runTool('sneakpeek', ['-t', 'files', '--chroot', '-n', c], { env: { SNEAKPEEK_CONFIG: cfg, TMPDIR: nodeTmp } });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(sortedLines(r.stdout)).toEqual(dockerDiffSorted(c));
-    expect(temps()).toEqual(before);
+    expect(readdirSync(nodeTmp).filter((f) => f.startsWith('sneakpeek.'))).toEqual([]);
   });
 
   it('without --chroot prints host paths under MergedDir; -t merged_dir prints MergedDir', () => {
