@@ -111,6 +111,10 @@ describe('zx is the process layer, with POSIX quoting under dash', () => {
     const r = await $({ nothrow: true })`${['sh', '-c', "printf %s $'a\\nb'"]}`;
     expect(r.stdout).toBe("$a\\nb");
   });
+  it('a command that exits without reading its input (ssh refused) is a result, not a crash', async () => {
+    const r = await runCommand(['sh', '-c', 'exit 3'], { input: 'x'.repeat(4 << 20), deadline: 10 });
+    expect(r.code).toBe(3);
+  });
   it('a command past its deadline is killed (its whole tree) and says so', async () => {
     const t0 = Date.now();
     const r = await runCommand(['sh', '-c', 'sleep 300 & sleep 300'], { deadline: 1 });
