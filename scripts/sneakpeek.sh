@@ -154,8 +154,14 @@ sp_fswatch_dirs() {
 # sp_fswatch KEY ENGINE NAME MAX ENVDIR: one container's fswatch@<ID> env file.
 sp_fswatch() {
   sp_tplok "$1" fswatch || return 1
-  sp_inspect "$1" "$2" "$3" && sp_short "$1" "$sp_id" && sp_fswatch_dirs "$1" "$4" &&
-    sp_env "$1" fswatch "$sp_cid" "$5" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_WATCH_DIR=$sp_upper" "SNEAKPEEK_IMAGE_DIRS=$sp_imgdirs"
+  sp_inspect "$1" "$2" "$3" && sp_fswatch_env "$@"
+}
+
+# sp_fswatch_env KEY ENGINE NAME MAX ENVDIR: the same once sp_facts has answered (--reconcile
+# asks the engine itself). The env file names the engine, for --status and --reconcile later.
+sp_fswatch_env() {
+  sp_short "$1" "$sp_id" && sp_fswatch_dirs "$1" "$4" &&
+    sp_env "$1" fswatch "$sp_cid" "$5" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_WATCH_DIR=$sp_upper" "SNEAKPEEK_IMAGE_DIRS=$sp_imgdirs" "SNEAKPEEK_ENGINE=$2"
 }
 
 # sp_fswatch_known KEY ID UPPER LOWER DRIVER MAX ENVDIR: the same from an inspect file (-f).
@@ -196,10 +202,17 @@ sp_program_purge() {
 sp_tracer() {
   sp_tplok "$1" "$4" || return 1
   sp_ns "$1" "$2" "$3" || return 1
+  sp_tracer_env "$@"
+}
+
+# sp_tracer_env KEY ENGINE NAME TOOL BACKEND MAPDIR ENVDIR: the same once sp_ns has answered
+# ($sp_id, $sp_ino): the new key is added to the map before any other is removed. The env file
+# names the engine, for --status and --reconcile later.
+sp_tracer_env() {
   sp_short "$1" "$sp_id" || return 1
   sp_mapf="$6/mnt_ns_$sp_cid"
   sp_map "$1" "$sp_mapf" "ns_$sp_cid" "$sp_ino" 1 &&
-    sp_env "$1" "$4" "$sp_cid" "$7" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_BACKEND=$5" "SNEAKPEEK_MNTNS_MAP=$sp_mapf" "SNEAKPEEK_MNTNS_INODE=$sp_ino"
+    sp_env "$1" "$4" "$sp_cid" "$7" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_BACKEND=$5" "SNEAKPEEK_MNTNS_MAP=$sp_mapf" "SNEAKPEEK_MNTNS_INODE=$sp_ino" "SNEAKPEEK_ENGINE=$2"
 }
 
 # sp_tracer_stop KEY ENGINE NAME TOOL MAPDIR ENVDIR OTHERENVDIR: stop TOOL@<ID>, remove its env
