@@ -333,11 +333,17 @@ export function statusLine(r: StatusRow): string {
   return `${r.node},${r.id} ${r.unit} ${r.state}${r.why ? ` ${r.why}` : ''}\n`;
 }
 
+/** What the selection said of a container (cluster runs: its pod), for --json. */
+function selection(t: Target | undefined): Record<string, unknown> {
+  if (!t) return {};
+  const m = t.meta;
+  if (!m) return { container: t.name };
+  return { pod: m.pod, namespace: m.namespace, container: m.container, nodeName: m.node, containerId: m.id };
+}
+
 export function statusJson(r: StatusRow): string {
   const v = r.view;
-  const obj: Record<string, unknown> = { node: r.node, id: r.id, unit: r.unit, state: r.state, why: r.why, active: v.active, sub: v.sub };
-  if (r.target) obj.container = r.target.name;
-  if (r.target?.meta) Object.assign(obj, r.target.meta);
+  const obj: Record<string, unknown> = { node: r.node, id: r.id, unit: r.unit, state: r.state, why: r.why, active: v.active, sub: v.sub, ...selection(r.target) };
   if (v.container) Object.assign(obj, { containerId: v.container.id, containerState: v.container.state });
   if (v.inode) obj.inode = Number(v.inode);
   if (v.tool === FSWATCH) Object.assign(obj, { watchDir: v.env?.SNEAKPEEK_WATCH_DIR, upperDir: v.container?.upper });
@@ -445,9 +451,7 @@ export function changeLine(r: ChangeRow): string {
 }
 
 export function changeJson(r: ChangeRow): string {
-  const obj: Record<string, unknown> = { node: r.node, id: r.id, unit: r.unit, change: r.change, why: r.why };
-  if (r.target) obj.container = r.target.name;
-  if (r.target?.meta) Object.assign(obj, r.target.meta);
+  const obj: Record<string, unknown> = { node: r.node, id: r.id, unit: r.unit, change: r.change, why: r.why, ...selection(r.target) };
   if (r.inode) obj.inode = Number(r.inode);
   return `${JSON.stringify(obj)}\n`;
 }
