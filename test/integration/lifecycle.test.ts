@@ -47,6 +47,7 @@ let sdB: PrivateSystemd;
 let sshd: Sshd;
 let holder: ChildProcess | undefined;
 let cfgFile: string;
+const [web, db, api, other, fresh] = ['web', 'db', 'api', 'other', 'fresh'].map(name) as [string, string, string, string, string];
 /** Container name → [full id, node]. */
 const placed = new Map<string, [string, string]>();
 const ids = new Set<string>();
@@ -160,6 +161,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   cleanupContainers();
+  dockerTry('rm', '-f', other); // renamed from a try's name
+
   await sdA?.stop();
   await sdB?.stop();
   if (holder?.pid) process.kill(holder.pid, 'SIGKILL');
@@ -168,7 +171,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const [web, db, api, other, fresh] = ['web', 'db', 'api', 'other', 'fresh'].map(name) as [string, string, string, string, string];
 
 describe.skipIf(skip)('--status and --reconcile on two ssh nodes, real docker, real bpftrace, a systemd each', { timeout: 180_000 }, () => {
   it('before anything: every selected container is missing; exit 1; read only', () => {
@@ -210,18 +212,28 @@ describe.skipIf(skip)('--status and --reconcile on two ssh nodes, real docker, r
 
   it('the recycled inode: web restarted, and another container now has the inode web had; status says stale, from the engine; reconcile restarts web\'s tracer with its new inode, and it sees web, not other', async () => {
     // docker stop web; docker run other; docker start web — until the kernel hands web's freed
-    // inode to other (it usually does at once; other namespaces made meanwhile can take it).
+    // inode to other. The kernel gives the lowest free number, so it often does at once; on a
+    // busy machine a lower number freed by someone else goes first. A try that missed keeps its
+    // container until the end (removing it would free its number: the next try would get it).
     let was = '';
-    let tries = 0;
-    for (; tries < 10; tries++) {
+    const missed: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const tryName = `${other}-try${i}`;
       was = inodeOf(web);
       docker('stop', '-t', '0', web);
-      place(other, A);
+      runContainer(tryName, IMAGE);
       docker('start', web);
-      if (inodeOf(other) === was) break;
-      dockerTry('rm', '-f', other);
+      if (inodeOf(tryName) === was) {
+        docker('rename', tryName, other);
+        placed.set(other, [docker('inspect', '-f', '{{.Id}}', other), A]);
+        ids.add(short(other));
+        break;
+      }
+      missed.push(tryName);
     }
-    expect(inodeOf(other), `no recycled inode in ${tries} tries`).toBe(was);
+    for (const m of missed) dockerTry('rm', '-f', m);
+    expect(placed.has(other), `no recycled inode in ${missed.length} tries`).toBe(true);
+    expect(inodeOf(other)).toBe(was);
     const now = inodeOf(web);
     expect(now).not.toBe(was);
     // The harm, for real: web's tracer (filtering on inode `was`) reports other's execs as web's.
@@ -361,6 +373,56 @@ describe.skipIf(skip)('--status and --reconcile on two ssh nodes, real docker, r
     release(h);
   });
 
+  it('an engine that does not answer concludes nothing: unknown, never orphan, and reconcile removes nothing', () => {
+    const noEngine = sshd.writeConfig({ sudo: false, concurrency: 2, backend: 'bpftrace', unitDir: sdA.unitDir, envDir: envA, log: { target: 'file', dir: logDir },
+      lock: { file: lockFile, wait: 20 }, paths: { docker: '/nonexistent/sp-lifecycle/docker' } }, 'no-engine.yaml');
+    const s = sneakpeek(['--status'], noEngine);
+    // Each selected container is an error (the engine cannot say which it is); each instance found is unknown, none an orphan.
+    const notFound = (l: string) => l.replace(/ sh: \d+: /, ' sh: N: ');
+    expect(sorted(s.stdout).map(notFound)).toEqual([web, other, api, fresh].map((c) => line(c, 'unknown', 'docker did not answer: sh: N: /nonexistent/sp-lifecycle/docker: not found')).sort());
+    expect(s.stderr.split('\n').map(notFound).filter((l) => l.endsWith(': sh: N: /nonexistent/sp-lifecycle/docker: not found'))).toHaveLength(4);
+    expect(s.stderr.trimEnd().split('\n').pop()).toBe('4 unknown, 4 failed to look at');
+    expect(s.code).toBe(1);
+    // Without a selection on node B: its instances are unknown.
+    writeFileSync(path.join(tmp, 'only-a.json'), readFileSync(podsFile, 'utf8').replace(/"hostIP":"127\.0\.0\.3"/g, '"hostIP":"127.0.0.2"'));
+    const before = snapshot();
+    const r = runTool('sneakpeek', ['-t', 'procmon', '--pods-file', path.join(tmp, 'only-a.json'), '-a', B, '--reconcile'], { env: { SNEAKPEEK_CONFIG: noEngine } });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^sneakpeek: ${B.replace(/\./g, '\\.')},${short(api)}: left as it is: docker did not answer: .*not found$`, 'm'));
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('0 started, 0 restarted, 0 removed, 0 unchanged, 2 failed');
+    expect(r.code).toBe(1);
+    expect(snapshot()).toBe(before);
+  });
+
+  it('-a NODE with no selected pod there still looks at that node: its instances show (here: running, not selected)', () => {
+    writeFileSync(path.join(tmp, 'only-a.json'), JSON.stringify({ kind: 'PodList', items: [] }));
+    const mark = sshd.mark();
+    const r = runTool('sneakpeek', ['-t', 'procmon', '--pods-file', path.join(tmp, 'only-a.json'), '-a', B, '--status'], { env: { SNEAKPEEK_CONFIG: cfgFile } });
+    expect(sorted(r.stdout)).toEqual([line(api, 'active'), line(fresh, 'active')].sort());
+    expect(r.stderr).toBe('sneakpeek: no containers matched\n2 active\n');
+    expect(r.code).toBe(0);
+    expect(Object.fromEntries(sshd.sessions(mark))).toEqual({ [A]: 0, [B]: 1 });
+  });
+
+  it('-a NODE -n NAME: that container only; a tracer of a stopped container is removed (its namespace is gone), then set up again once it runs', () => {
+    const one = (what: string) => runTool('sneakpeek', ['-t', 'procmon', '-a', A, '-n', web, what], { env: { SNEAKPEEK_CONFIG: cfgFile } });
+    expect(one('--status').stdout).toBe(`${line(web, 'active')}\n`);
+    docker('stop', '-t', '0', web);
+    const s = one('--status');
+    expect(s.stdout).toBe(`${line(web, 'stale', 'container not running (stopped): the mount namespace it was set up for is gone')}\n`);
+    expect(s.code).toBe(1);
+    const r = one('--reconcile');
+    expect(r.stdout).toBe(`${line(web, 'removed', 'container not running (stopped): its mount namespace is gone')}\n`);
+    expect(r.stderr).toBe(`sneakpeek: ${A},${web}: container ${web} is not running (stopped)\n0 started, 0 restarted, 1 removed, 0 unchanged, 1 failed\n`);
+    expect(r.code).toBe(1);
+    expect(existsSync(mapOf(short(web)))).toBe(false);
+    docker('start', web);
+    const again = one('--reconcile');
+    expect(again.stdout).toBe(`${line(web, 'started', 'missing')}\n`);
+    expect(again.code).toBe(0);
+    expect(keysOf(mapOf(short(web)))).toEqual([inodeOf(web)]);
+  });
+
   it('--status --json: one object a line', () => {
     const r = readOnlyStatus('--json');
     const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -370,6 +432,36 @@ describe.skipIf(skip)('--status and --reconcile on two ssh nodes, real docker, r
       containerId: placed.get(web)![0], containerState: 'running',
       inode: Number(inodeOf(web)), envInode: Number(inodeOf(web)), map: mapOf(short(web)), mapInodes: [Number(inodeOf(web))], backend: 'bpftrace',
     });
+  });
+});
+
+describe.skipIf(skip)('-t fswatch --status / --reconcile', { timeout: 120_000 }, () => {
+  const fs = (args: string[]) => runTool('sneakpeek', ['-t', 'fswatch', '--pods-file', podsFile, ...args], { env: { SNEAKPEEK_CONFIG: cfgFile } });
+  const fline = (c: string, state: string, why = '') => line(c, state, why).replace('execsnoop@', 'fswatch@');
+  const upper = (c: string) => docker('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', c);
+
+  it('missing → started; an env file naming another UpperDir is stale → restarted; a removed container → orphan → removed', () => {
+    expect(fs(['--reconcile']).stderr).toBe('4 started, 0 restarted, 0 removed, 0 unchanged\n');
+    expect(fs(['--status']).stderr).toBe('4 active\n');
+    const env = path.join(envA, 'fswatch', `${short(other)}.env`);
+    writeFileSync(env, readFileSync(env, 'utf8').replace(/SNEAKPEEK_WATCH_DIR=\S+/, 'SNEAKPEEK_WATCH_DIR=/var/lib/docker/overlay2/gone/diff'));
+    const otherId = short(other);
+    dockerTry('rm', '-f', other);
+    writePods([web, api, fresh]);
+    const s = fs(['--status']);
+    expect(s.stdout).toContain(`${A},${otherId} fswatch@${otherId}.service orphan container gone (docker: `);
+    expect(s.code).toBe(1);
+    const env2 = path.join(envB, 'fswatch', `${short(api)}.env`);
+    writeFileSync(env2, readFileSync(env2, 'utf8').replace(/SNEAKPEEK_WATCH_DIR=\S+/, 'SNEAKPEEK_WATCH_DIR=/var/lib/docker/overlay2/gone/diff'));
+    expect(fs(['--status']).stdout.split('\n')).toContain(fline(api, 'stale', `watches /var/lib/docker/overlay2/gone/diff, the container's UpperDir is ${upper(api)}`));
+    const r = fs(['--reconcile']);
+    const out = sorted(r.stdout);
+    expect(out).toHaveLength(2);
+    expect(out).toContain(fline(api, 'restarted', `stale: UpperDir /var/lib/docker/overlay2/gone/diff → ${upper(api)}`));
+    expect(out.find((l) => l.startsWith(`${A},${otherId} `))).toMatch(new RegExp(`^${A.replace(/\./g, '\\.')},${otherId} fswatch@${otherId}\\.service removed orphan: container gone \\(.*No such container: ${otherId}\\)$`));
+    expect(r.code).toBe(0);
+    expect(existsSync(path.join(envA, 'fswatch', `${otherId}.env`))).toBe(false);
+    expect(fs(['--status']).stderr).toBe('3 active\n');
   });
 });
 
@@ -401,9 +493,14 @@ describe.skipIf(skip)('sneakpeek-reconcile@.service and .timer', { timeout: 120_
     sdB.systemctl('stop', unit(api));
     const log = path.join(logDir, 'reconcile-procmon.log');
     expect(sdA.systemctl('start', 'sneakpeek-reconcile@procmon.timer').status).toBe(0);
-    for (let i = 0; i < 300 && !(existsSync(log) && /unchanged\n/.test(readFileSync(log, 'utf8'))); i++) await sleep(100);
+    for (let i = 0; i < 300 && !(existsSync(log) && / unchanged\n/.test(readFileSync(log, 'utf8'))); i++) await sleep(100);
     sdA.systemctl('stop', 'sneakpeek-reconcile@procmon.timer');
-    expect(readFileSync(log, 'utf8')).toBe(`${line(api, 'started', 'was inactive')}\n1 started, 0 restarted, 0 removed, 3 unchanged\n`);
+    const out = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    // other was removed (the fswatch test): its execsnoop@ instance is an orphan now.
+    expect(out.pop()).toBe('1 started, 0 restarted, 1 removed, 2 unchanged');
+    expect(out).toHaveLength(2);
+    expect(out).toContain(line(api, 'started', 'was inactive'));
+    expect(out.find((l) => l !== line(api, 'started', 'was inactive'))).toMatch(/^127\.0\.0\.2,[0-9a-f]{12} execsnoop@[0-9a-f]{12}\.service removed orphan: container gone /);
     expect(active(api)).toBe('active');
     expect(sdA.systemctl('show', '-p', 'Result', '--value', 'sneakpeek-reconcile@procmon.service').stdout.trim()).toBe('success');
   });
