@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULTS, parseConfig } from '../../lib/config.ts';
 import { inodeToHexBytes } from '../../lib/endian.ts';
@@ -13,6 +14,8 @@ import {
 import { sh } from '../../lib/quote.ts';
 import type { Target } from '../../lib/targets.ts';
 import { parseRecord, type NodeRecord, type RecordOf } from '../../lib/wire.ts';
+import { main } from '../../scripts/sneakpeek.ts';
+import { TEST_CONFIG } from '../helpers/cli.ts';
 import { runSteps } from '../helpers/node-sh.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-lifecycle-unit-'));
@@ -256,5 +259,39 @@ describe('node-side helpers in a real dash', () => {
     const units = [`${ID} loaded active running`, 'dddddddddddd loaded failed failed', 'eeeeeeeeeeee loaded inactive dead'].join('\n');
     const r = runSteps([sh`sp_lc_units=${units}`, `rec OK - ids "$(sp_lc_ids execsnoop ${d} | tr '\\n' ' ')"`]);
     expect((r.records[0] as RecordOf<'OK'>).action).toBe(`${ID} cccccccccccc dddddddddddd `);
+  });
+});
+
+describe('the command line: --status / --reconcile refuse what does not go with them (exit 2, one line, no node asked)', () => {
+  async function cli(argv: string[]) {
+    const [out, err] = [new PassThrough(), new PassThrough()];
+    let stdout = '';
+    let stderr = '';
+    out.on('data', (c) => (stdout += c));
+    err.on('data', (c) => (stderr += c));
+    const code = await main(argv, { stdout: out, stderr: err, stdin: new PassThrough(), env: { SNEAKPEEK_CONFIG: TEST_CONFIG } });
+    return { code, stdout, stderr };
+  }
+  it.each([
+    [['-t', 'procmon', '--status', '--reconcile', '-n', 'web'], '--status and --reconcile exclude each other'],
+    [['-t', 'fswatch', '--reconcile', '--stop', '-n', 'web'], '--reconcile and --stop exclude each other'],
+    [['-t', 'tcptracer', '--status', '--backend', 'bpftrace', '-n', 'web'], '--backend does not apply to --status'],
+    [['-t', 'files', '--status', '-n', 'web'], '--status does not apply to -t files (only to -t fswatch, -t procmon, -t tcptracer)'],
+    [['-t', 'merged_dir', '--reconcile', '-n', 'web'], '--reconcile does not apply to -t merged_dir (only to -t fswatch, -t procmon, -t tcptracer)'],
+    [['-t', 'fswatch', '--json', '-n', 'web'], '--json with -t fswatch goes with --status or --reconcile'],
+    [['-t', 'procmon', '--reconcile', '-f', 'web.json'], '--reconcile asks the engine on the node: name the container with -n, not -f'],
+  ])('%j', async (argv, msg) => {
+    const r = await cli(argv);
+    expect(r.stderr).toBe(`sneakpeek: ${msg} (see sneakpeek --help)\n`);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(2);
+  });
+
+  it('--dry-run shows the node script: --status takes no lock, --reconcile does', async () => {
+    const st = await cli(['-t', 'procmon', '--status', '-n', 'web', '--dry-run']);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toContain('\n# ---- steps\nsp_lc_units execsnoop\nsp_lc_status 0 docker web execsnoop /etc/sneakpeek/execsnoop /sys/fs/bpf \'\'\nexit 0\n');
+    const rc = await cli(['-t', 'fswatch', '--reconcile', '-n', 'web', '--dry-run']);
+    expect(rc.stdout).toMatch(/\n# ---- steps\nsp_lock\nsp_inotify\nsp_template fswatch /);
   });
 });
