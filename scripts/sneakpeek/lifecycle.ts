@@ -55,7 +55,7 @@ export async function runLifecycle(targets: Target[], cfg: Config, a: LifecycleA
 
   return runBatch(targets, (ts) => lifecycleScript(ts, cfg, a, program), cfg, { ...a, cluster: true, summary }, io, async ({ node, targets: ts, script }, io) => {
     const nodeName = node ?? 'localhost';
-    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline });
+    const run = await runNodeScript({ node, script }, cfg, { deadline: a.deadline, env: io.env });
     const g = groupRecords(parseRecords(run.stdout));
     for (const w of g.warnings) io.stderr.write(`sneakpeek: warning: ${nodeName}: ${w}\n`);
     if (a.verbose) for (const [file, state] of g.templates) io.stderr.write(`sneakpeek: ${nodeName}: ${file} ${state}\n`);
