@@ -267,8 +267,10 @@ export function judge(v: InstanceView): { state: State; why: string } {
   if (v.tool === FSWATCH) {
     const dir = v.env?.SNEAKPEEK_WATCH_DIR;
     if (v.env && c && dir !== c.upper) stale.push(`watches ${dir || 'nothing'}, the container's UpperDir is ${c.upper || 'unknown'}`);
-  } else if (!c || c.state !== 'running' || !v.inode) {
+  } else if (!c || c.state !== 'running') {
     stale.push(`container not running (${c?.state ?? 'unknown'}): the mount namespace it was set up for is gone`);
+  } else if (!v.inode) {
+    stale.push(`cannot read the mount namespace of the container's process (pid ${c.pid || 'none'})`);
   } else {
     const now = BigInt(v.inode);
     const envIno = v.env?.SNEAKPEEK_MNTNS_INODE;

@@ -64,6 +64,7 @@ describe('judge: an instance against its container now', () => {
     ['the map cannot be read', { map: { file: 'm', state: 'error', error: 'Operation not permitted' } }, 'stale', 'map m unreadable: Operation not permitted'],
     ['the container stopped: its namespace is gone (an inode still alive proves nothing)', { container: { ...base.container!, state: 'stopped', pid: '0' }, inode: undefined }, 'stale',
       'container not running (stopped): the mount namespace it was set up for is gone'],
+    ['running, but its namespace could not be read (it exited meanwhile)', { inode: undefined }, 'stale', 'cannot read the mount namespace of the container\'s process (pid 42)'],
     ['stale and not running: the unit state and last log too', { inode: '200', active: 'failed', sub: 'failed', lastLog: 'ERROR: x' }, 'stale', /is now 200; .*; unit failed; last log: ERROR: x$/],
     ['the container is gone', { gone: { engine: 'docker', gone: true, message: 'No such container: x' }, container: undefined, inode: undefined }, 'orphan', 'container gone (docker: No such container: x)'],
     ['the engine did not answer: nothing concluded', { gone: { engine: 'docker', gone: false, message: 'Cannot connect to the Docker daemon' }, container: undefined }, 'unknown',
