@@ -276,7 +276,8 @@ export function judge(v: InstanceView): { state: State; why: string } {
     const envIno = v.env?.SNEAKPEEK_MNTNS_INODE;
     if (v.env && envIno !== v.inode) stale.push(`set up for mount namespace ${envIno || 'none'}, the container's is now ${v.inode}`);
     const m = v.map;
-    if (!m || m.state === 'absent') stale.push(`map ${m?.file ?? ''} missing`.replace('  ', ' '));
+    if (!m) stale.push('its map was not read');
+    else if (m.state === 'absent') stale.push(`map ${m.file} missing`);
     else if (m.state !== 'present') stale.push(`map ${m.file} unreadable: ${m.error ?? m.state}`);
     else if (m.inodes!.length !== 1 || m.inodes![0] !== now)
       stale.push(`map holds ${m.inodes!.join(', ') || 'nothing'}, the container's mount namespace is ${v.inode}`);
