@@ -274,7 +274,10 @@ sp_lc_inst() {
 # sp_lc_gone WHY: the engine's answer says there is no such container. Only that: a daemon that is
 # down or a CLI that is missing ('docker: not found') must never make an instance an orphan.
 sp_lc_gone() {
-  case $1 in *'No such container'*|*'no such container'*|*'code = NotFound'*|*'container "'*'": not found'*) return 0 ;; esac
+  case $1 in
+    *'No such container'*|*'no such container'*|*'code = NotFound'*|*'container "'*'": not found'*) return 0 ;;
+    "ctr: no container '"*"' in namespace "*) return 0 ;;   # sp_facts_ctr's own words
+  esac
   return 1
 }
 

@@ -9,6 +9,7 @@
 // session per node per command. Then two overlapping runs, a busy node, and the shipped
 // sneakpeek-reconcile@.service/.timer run by a real (private) systemd on its own schedule.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { DEFAULTS, parseConfig } from '../../lib/config.ts';
 import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
 import { RECONCILE_DEFAULTS, renderReconcileService, renderReconcileTimer } from '../../lib/reconcile-units.ts';
 import { ROOT, runTool, runToolAsync, type Run } from '../helpers/cli.ts';
+import { startContainerd, type Containerd } from '../helpers/containerd.ts';
 import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
 import { pod } from '../helpers/kube.ts';
 import { dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
@@ -30,6 +32,7 @@ const skip = missing({
   ...EBPF,
   'systemd, systemd-analyze, nsenter, unshare': systemdAvailable,
   'flock (util-linux)': () => existsSync('/usr/bin/flock'),
+  'containerd, ctr': () => existsSync('/usr/bin/containerd') && existsSync('/usr/bin/ctr'),
 });
 
 const A = '127.0.0.2';
@@ -480,6 +483,75 @@ describe.skipIf(skip)('-t fswatch --status / --reconcile', { timeout: 120_000 },
       expect(r.code).toBe(0);
     }
     expect(sdA.systemctl('is-active', `fswatch@${short(web)}.service`).stdout.trim()).toBe('active');
+  });
+});
+
+describe.skipIf(skip)('on containerd (ctr): a new task is a new namespace; a removed container is an orphan', { timeout: 120_000 }, () => {
+  const ID = createHash('sha256').update(`sp-lifecycle-ctr-${process.pid}`).digest('hex');
+  const id = ID.slice(0, 12);
+  let ctd: Containerd;
+  let sd: PrivateSystemd;
+  let cfg: string;
+  const one = (...args: string[]) => runTool('sneakpeek', ['-t', 'procmon', ...args], { env: { ...(sd.env as Record<string, string>), SNEAKPEEK_CONFIG: cfg } });
+  const ino = () => execFileSync('stat', ['-Lc', '%i', `/proc/${ctd.task(ID)!.pid}/ns/mnt`], { encoding: 'utf8' }).trim();
+  const ctrLine = (state: string, why = '') => `localhost,${id} execsnoop@${id}.service ${state}${why ? ` ${why}` : ''}`;
+
+  beforeAll(async () => {
+    ctd = await startContainerd('lifecycle', { under: '/var/lib' }); // (not /tmp, like a real one)
+    ctd.run(ID, ctd.importImage(IMAGE), 'sleep', '100000');
+    ids.add(id);
+    sd = await startPrivateSystemd('lifecycle-ctr');
+    cfg = path.join(tmp, 'ctr.yaml');
+    writeFileSync(cfg, `ssh: {user: root}\nsudo: false\nbackend: bpftrace\nunitDir: ${sd.unitDir}\nenvDir: ${path.join(sd.dir, 'env')}\nlog: {target: file, dir: ${logDir}}\n`
+      + `lock: {file: ${lockFile}, wait: 20}\ncontainerd: {address: ${ctd.address}, namespace: k8s.io}\n`);
+  }, 120_000);
+  afterAll(async () => {
+    await sd?.stop();
+    await ctd?.stop();
+  });
+
+  it('missing → started; the env file names engine ctr', () => {
+    const s = one('--status', '-c', 'ctr', '-n', ID);
+    expect(s.stdout).toBe(`${ctrLine('missing', 'not set up')}\n`);
+    expect(s.code).toBe(1);
+    const r = one('--reconcile', '-c', 'ctr', '-n', ID);
+    expect(r.stdout, r.stderr).toBe(`${ctrLine('started', 'missing')}\n`);
+    expect(readFileSync(path.join(sd.dir, 'env', 'execsnoop', `${id}.env`), 'utf8')).toContain('\nSNEAKPEEK_ENGINE=ctr\n');
+    expect(keysOf(mapOf(id))).toEqual([ino()]);
+    expect(one('--status', '-c', 'ctr', '-n', ID).stdout).toBe(`${ctrLine('active')}\n`);
+  });
+
+  it('the task ended and a new one started (a new mount namespace): stale, then restarted', () => {
+    const was = ino();
+    ctd.kill(ID);
+    ctd.deleteTask(ID);
+    // Hold the freed inode meanwhile, so that the new task surely gets another one.
+    const hold = spawn('unshare', ['--mount', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      ctd.ctr('tasks', 'start', '-d', ID);
+      const now = ino();
+      expect(now).not.toBe(was);
+      expect(one('--status', '-c', 'ctr', '-n', ID).stdout).toBe(
+        `${ctrLine('stale', `set up for mount namespace ${was}, the container's is now ${now}; map holds ${was}, the container's mount namespace is ${now}`)}\n`);
+      const r = one('--reconcile', '-c', 'ctr', '-n', ID);
+      expect(r.stdout, r.stderr).toBe(`${ctrLine('restarted', `stale: mount namespace ${was} → ${now}`)}\n`);
+      expect(keysOf(mapOf(id))).toEqual([now]);
+    } finally {
+      hold.kill('SIGKILL');
+    }
+  });
+
+  it('the container removed: found on the node (no pod lists it), an orphan in ctr\'s own words; removed', () => {
+    ctd.kill(ID);
+    ctd.remove(ID);
+    const empty = path.join(tmp, 'no-pods.json');
+    writeFileSync(empty, JSON.stringify({ kind: 'PodList', items: [] }));
+    const s = one('--status', '--pods-file', empty, '-a', '127.0.0.1');
+    expect(s.stdout).toBe(`127.0.0.1,${id} execsnoop@${id}.service orphan container gone (ctr: ctr: no container '${id}' in namespace k8s.io)\n`);
+    expect(s.code).toBe(1);
+    const r = one('--reconcile', '--pods-file', empty, '-a', '127.0.0.1');
+    expect(r.stdout, r.stderr).toBe(`127.0.0.1,${id} execsnoop@${id}.service removed orphan: container gone (ctr: no container '${id}' in namespace k8s.io)\n`);
+    expect(existsSync(mapOf(id))).toBe(false);
   });
 });
 
