@@ -26,6 +26,11 @@ export const RECORDS = {
   WATCH: ['key', 'upper', 'dirs', 'imageDirs'], // what fswatch@ID watches
   INOTIFY: ['key', 'watches', 'instances'], //    the node's inotify limits
   PROG: ['key', 'file', 'state'], //              a bpftrace program: created|updated|unchanged|removed
+  // sneakpeek.sh, --status / --reconcile (lib/lifecycle.ts); KEY i<ID> = an instance found on the node
+  INST: ['key', 'tool', 'id', 'load', 'active', 'sub', 'hasEnv', 'env'], // systemd's view (load '-': not loaded) and the env file (hasEnv 0|1)
+  GONE: ['key', 'engine', 'gone', 'message'], //  the engine has no such container (gone 1) or did not answer (0)
+  MAPKEYS: ['key', 'file', 'state', 'order', 'dump'], // a map read, not changed: present|absent|error; dump = bpftool -j
+  LASTLOG: ['key', 'line'], //                    the last log line of a unit that is not active
   // bpftool_map_container_ns.sh
   MAP: ['key', 'file', 'state', 'order', 'pruned', 'dump'], // state created|added|present; dump = bpftool -j
   MAPGONE: ['key', 'file', 'state'], //           removed | absent | kept (another tool still uses it)

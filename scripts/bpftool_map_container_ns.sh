@@ -166,14 +166,17 @@ sp_start() {
   [ -n "$st" ] || return 0
   u=${st% *} ch=${st#* } out= rc=0
   if [ -n "$sp_reload_err" ]; then rec ERR "$1" "$sp_reload_err"; eval "sp_u_$1="; return 1; fi
+  # A (re)start asked for is no crash loop: reset-failed also clears the unit's start rate limit
+  # (StartLimitBurst), which a container restarted several times a minute would otherwise hit.
   if systemctl is-active --quiet "$u"; then
     act=running
-    if [ "$ch" = 1 ]; then act=restarted; out=$(systemctl restart "$u" 2>&1) || rc=1; fi
+    if [ "$ch" = 1 ]; then act=restarted; systemctl reset-failed "$u" >/dev/null 2>&1; out=$(systemctl restart "$u" 2>&1) || rc=1; fi
   else
     systemctl reset-failed "$u" >/dev/null 2>&1
     act=started; out=$(systemctl start "$u" 2>&1) || rc=1
   fi
-  if [ $rc -ne 0 ]; then rec ERR "$1" "$u: $(lastline "$out")"; eval "sp_u_$1="; return 1; fi
+  # systemctl's first line says why ("Job for … failed because …"); the rest is advice.
+  if [ $rc -ne 0 ]; then rec ERR "$1" "$u: $(printf '%s\n' "$out" | awk 'NF { print; exit }')"; eval "sp_u_$1="; return 1; fi
   eval "sp_a_$1=$act"
   [ "$act" = running ] || sp_started=1
 }

@@ -5,7 +5,7 @@
 # engine: sp_facts, sp_inspect, sp_ns, sp_cid, sp_short), for the unit types also
 # bpftool_map_container_ns.sh (maps, templates, env files, start/stop), and the config lines.
 # Records (fields in lib/wire.ts): FACTS ENGINE F X R M DONE (files), WATCH INOTIFY (fswatch),
-# PROG (tracers).
+# PROG (tracers), INST GONE MAPKEYS LASTLOG (--status, --reconcile).
 
 # ---- -t files / -t merged_dir ---------------------------------------------------------------
 
@@ -154,8 +154,14 @@ sp_fswatch_dirs() {
 # sp_fswatch KEY ENGINE NAME MAX ENVDIR: one container's fswatch@<ID> env file.
 sp_fswatch() {
   sp_tplok "$1" fswatch || return 1
-  sp_inspect "$1" "$2" "$3" && sp_short "$1" "$sp_id" && sp_fswatch_dirs "$1" "$4" &&
-    sp_env "$1" fswatch "$sp_cid" "$5" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_WATCH_DIR=$sp_upper" "SNEAKPEEK_IMAGE_DIRS=$sp_imgdirs"
+  sp_inspect "$1" "$2" "$3" && sp_fswatch_env "$@"
+}
+
+# sp_fswatch_env KEY ENGINE NAME MAX ENVDIR: the same once sp_facts has answered (--reconcile
+# asks the engine itself). The env file names the engine, for --status and --reconcile later.
+sp_fswatch_env() {
+  sp_short "$1" "$sp_id" && sp_fswatch_dirs "$1" "$4" &&
+    sp_env "$1" fswatch "$sp_cid" "$5" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_WATCH_DIR=$sp_upper" "SNEAKPEEK_IMAGE_DIRS=$sp_imgdirs" "SNEAKPEEK_ENGINE=$2"
 }
 
 # sp_fswatch_known KEY ID UPPER LOWER DRIVER MAX ENVDIR: the same from an inspect file (-f).
@@ -196,10 +202,17 @@ sp_program_purge() {
 sp_tracer() {
   sp_tplok "$1" "$4" || return 1
   sp_ns "$1" "$2" "$3" || return 1
+  sp_tracer_env "$@"
+}
+
+# sp_tracer_env KEY ENGINE NAME TOOL BACKEND MAPDIR ENVDIR: the same once sp_ns has answered
+# ($sp_id, $sp_ino): the new key is added to the map before any other is removed. The env file
+# names the engine, for --status and --reconcile later.
+sp_tracer_env() {
   sp_short "$1" "$sp_id" || return 1
   sp_mapf="$6/mnt_ns_$sp_cid"
   sp_map "$1" "$sp_mapf" "ns_$sp_cid" "$sp_ino" 1 &&
-    sp_env "$1" "$4" "$sp_cid" "$7" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_BACKEND=$5" "SNEAKPEEK_MNTNS_MAP=$sp_mapf" "SNEAKPEEK_MNTNS_INODE=$sp_ino"
+    sp_env "$1" "$4" "$sp_cid" "$7" "SNEAKPEEK_CONTAINER=$sp_cid" "SNEAKPEEK_BACKEND=$5" "SNEAKPEEK_MNTNS_MAP=$sp_mapf" "SNEAKPEEK_MNTNS_INODE=$sp_ino" "SNEAKPEEK_ENGINE=$2"
 }
 
 # sp_tracer_stop KEY ENGINE NAME TOOL MAPDIR ENVDIR OTHERENVDIR: stop TOOL@<ID>, remove its env
@@ -208,3 +221,188 @@ sp_tracer_stop() {
   sp_cid "$1" "$2" "$3" || return 1
   sp_stop "$1" "$4" "$sp_cid" "$6" && sp_unmap "$1" "$5/mnt_ns_$sp_cid" "$7/$sp_cid.env"
 }
+
+# ---- --status / --reconcile (-t fswatch|procmon|tcptracer) ------------------------------------
+# Every instance of ours on this node is found here, from its env file AND from systemd (a unit
+# left loaded without its env file, or an env file whose unit is not loaded, both show), and
+# held against what the engine says of its container NOW: the mount-namespace inode of its main
+# process (a stopped container has none; a started one gets a new one, and inodes are recycled:
+# another container may hold its old one), or its UpperDir. Nothing here decides: the records go
+# back and the operator side judges (lib/lifecycle.ts). An instance's records have the key
+# i<ID>; a selected container's, its number in this run, as in every other type.
+# Records: INST, GONE, MAPKEYS, LASTLOG (and FACTS, NS; with --reconcile the setup's too).
+# Shell state: $sp_lc_units (systemd's view), $sp_lc_seen (ids already dealt with), $sp_lc_only
+# (ids sp_lc_saw left to sp_lc_rest), $sp_lc_keys (instances sp_lc_rest set up, to start).
+sp_lc_units= sp_lc_seen= sp_lc_only= sp_lc_keys=
+
+# sp_lc_units TOOL: what systemd has loaded of TOOL@*.service, once → $sp_lc_units, a line
+# "ID LOAD ACTIVE SUB" per instance.
+sp_lc_units() {
+  sp_lc_units=$(systemctl list-units --all --plain --no-legend --full "$1@*.service" 2>/dev/null |
+    awk -v p="$1@" '{ u = ($1 ~ /@/) ? $1 : $2; o = ($1 ~ /@/) ? 0 : 1
+      if (index(u, p) != 1 || length(u) != length(p) + 20 || substr(u, length(p) + 13) != ".service") next
+      id = substr(u, length(p) + 1, 12); if (id ~ /[^0-9a-f]/) next
+      print id, $(2 + o), $(3 + o), $(4 + o) }')
+}
+
+# sp_lc_ids TOOL ENVDIR: TOOL's instance ids on this node, one a line: env files, and units that
+# are not inactive (a stopped unit systemd still has loaded, with no env file, is nothing).
+sp_lc_ids() {
+  { for sp_lc_f in "$2"/*.env; do [ -f "$sp_lc_f" ] && basename -- "$sp_lc_f" .env; done
+    printf '%s\n' "$sp_lc_units" | awk 'NF && $3 != "inactive" { print $1 }'
+  } | grep -xE '[0-9a-f]{12}' | sort -u
+}
+
+# sp_lc_envval FILE NAME: NAME's value in env FILE ('' when it has none: env files written before
+# a key existed stay readable).
+sp_lc_envval() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1; }
+
+# sp_lc_inst KEY TOOL ID ENVDIR: instance ID as systemd and its env file have it → INST (its env
+# file's text last; HASENV 0 and no text when there is none). Sets $sp_lc_active.
+sp_lc_inst() {
+  sp_lc_st=$(printf '%s\n' "$sp_lc_units" | awk -v id="$3" '$1 == id { print $2, $3, $4; exit }')
+  [ -n "$sp_lc_st" ] || sp_lc_st='- inactive dead'
+  sp_lc_load=${sp_lc_st%% *} sp_lc_sub=${sp_lc_st##* }
+  sp_lc_active=${sp_lc_st#* }; sp_lc_active=${sp_lc_active%% *}
+  if [ -f "$4/$3.env" ]; then
+    rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 1 "$(cat -- "$4/$3.env" 2>/dev/null)"
+  else
+    rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 0 ''
+  fi
+}
+
+# sp_lc_gone WHY: the engine's answer says there is no such container. Only that: a daemon that is
+# down or a CLI that is missing ('docker: not found') must never make an instance an orphan.
+sp_lc_gone() {
+  case $1 in
+    *'No such container'*|*'no such container'*|*'code = NotFound'*|*'container "'*'": not found'*) return 0 ;;
+    "ctr: no container '"*"' in namespace "*) return 0 ;;   # sp_facts_ctr's own words
+  esac
+  return 1
+}
+
+# sp_lc_ctr KEY ENGINE NAME: the container now → FACTS and, while it runs, NS (sets $sp_ino); or
+# GONE (GONE 1: the engine says there is no such container; 0: it did not answer) and return 1.
+sp_lc_ctr() {
+  sp_ino=
+  if ! sp_facts "$2" "$3"; then
+    if sp_lc_gone "$sp_why"; then rec GONE "$1" "$2" 1 "$sp_why"; else rec GONE "$1" "$2" 0 "$sp_why"; fi
+    return 1
+  fi
+  rec FACTS "$1" "$sp_id" "$sp_state" "$sp_pid" "$sp_driver" "$sp_upper" "$sp_lower" "$sp_merged"
+  [ "$sp_state" = running ] || return 0
+  case $sp_pid in ''|0|*[!0-9]*) return 0 ;; esac
+  sp_ino=$(stat -Lc %i "/proc/$sp_pid/ns/mnt" 2>/dev/null) || { sp_ino=; return 0; }
+  rec NS "$1" "$sp_id" "$sp_pid" "$sp_ino"
+}
+
+# sp_lc_map KEY FILE: the keys of the pinned map FILE, read only → MAPKEYS (present | absent |
+# error; bpftool -j's dump, decoded on the operator side in this node's byte order).
+sp_lc_map() {
+  if [ ! -e "$2" ]; then rec MAPKEYS "$1" "$2" absent - ''; return 0; fi
+  if [ "$(printf '\001\000' | od -An -tu2 | tr -d ' ')" = 1 ]; then sp_lc_o=little; else sp_lc_o=big; fi
+  if out=$("$SP_BPFTOOL" -j map dump pinned "$2" 2>&1); then
+    rec MAPKEYS "$1" "$2" present "$sp_lc_o" "$(printf '%s' "$out" | tr '\t\n' '  ')"
+  else
+    sp_bpferr "$out"; rec MAPKEYS "$1" "$2" error "$sp_lc_o" "$sp_bpferr"
+  fi
+}
+
+# sp_lc_lastlog KEY UNIT LOGFILE: the unit's last log line (LOGFILE with log.target file, else the
+# journal's) → LASTLOG.
+sp_lc_lastlog() {
+  if [ -n "$3" ]; then out=$(tail -n 20 -- "$3" 2>/dev/null)
+  else out=$(journalctl -u "$2" -n 20 -o cat --no-pager -q 2>/dev/null); fi
+  rec LASTLOG "$1" "$(lastline "$out" | cut -c1-400)"
+}
+
+# sp_lc_look KEY TOOL ID ENVDIR MAPDIR LOGDIR: instance ID → INST; for a tracer (MAPDIR given) its
+# map's keys; when its unit is not active, its last log line.
+sp_lc_look() {
+  sp_lc_inst "$1" "$2" "$3" "$4"
+  [ -z "$5" ] || sp_lc_map "$1" "$5/mnt_ns_$3"
+  if [ "$sp_lc_active" != active ]; then
+    if [ -n "$6" ]; then sp_lc_lastlog "$1" "$2@$3.service" "$6/$2-$3.log"; else sp_lc_lastlog "$1" "$2@$3.service" ''; fi
+  fi
+}
+
+# sp_lc_status KEY ENGINE NAME TOOL ENVDIR MAPDIR LOGDIR (--status): a selected container (FACTS,
+# NS; GONE when the engine does not know it) and its instance, if it has one (key i<ID>).
+sp_lc_status() {
+  sp_lc_ctr "$1" "$2" "$3" || return 1
+  sp_short "$1" "$sp_id" || return 1
+  sp_lc_seen="$sp_lc_seen $sp_cid"
+  sp_lc_look "i$sp_cid" "$4" "$sp_cid" "$5" "$6" "$7"
+}
+
+# sp_lc_others TOOL ENVDIR MAPDIR LOGDIR ENGINE (--status): every other instance on this node,
+# its container asked of the engine its env file names (else ENGINE).
+sp_lc_others() {
+  for sp_lc_id in $(sp_lc_ids "$1" "$2"); do
+    case " $sp_lc_seen " in *" $sp_lc_id "*) continue ;; esac
+    sp_lc_eng=$(sp_lc_envval "$2/$sp_lc_id.env" SNEAKPEEK_ENGINE); [ -n "$sp_lc_eng" ] || sp_lc_eng=$5
+    sp_lc_ctr "i$sp_lc_id" "$sp_lc_eng" "$sp_lc_id"
+    sp_lc_look "i$sp_lc_id" "$1" "$sp_lc_id" "$2" "$3" "$4"
+  done
+}
+
+# sp_lc_before TOOL ENVDIR (--reconcile): every instance as it is before this run changes
+# anything → INST i<ID>.
+sp_lc_before() {
+  for sp_lc_id in $(sp_lc_ids "$1" "$2"); do sp_lc_inst "i$sp_lc_id" "$1" "$sp_lc_id" "$2"; done
+}
+
+# sp_lc_saw (--reconcile, after a selected container's setup step, which began with
+# `sp_cid= sp_id=`): its instance is dealt with. One the engine knows but that could not be set up
+# (a tracer's container that is not running) is left to sp_lc_rest, which removes it.
+sp_lc_saw() {
+  if [ -n "$sp_cid" ]; then sp_lc_seen="$sp_lc_seen $sp_cid"
+  elif [ -n "$sp_id" ]; then sp_lc_only="$sp_lc_only $(printf '%s' "$sp_id" | cut -c1-12)"; fi
+}
+
+# sp_lc_drop KEY TOOL ID MAPDIR ENVDIR OTHERENVDIR: stop instance ID and remove its env file, and
+# for a tracer (MAPDIR given) its map unless the other tool's instance still uses it → OK, MAPGONE.
+sp_lc_drop() {
+  sp_stop "$1" "$2" "$3" "$5" || return 1
+  [ -z "$4" ] || sp_unmap "$1" "$4/mnt_ns_$3" "$6/$3.env"
+}
+
+# sp_lc_rest MODE TOOL ENVDIR ENGINE BACKEND|MAX MAPDIR OTHERENVDIR (--reconcile): the node's other
+# instances (MODE all: every one no selected container has; only: those sp_lc_saw left), each by
+# what its engine says now. No such container → stopped and removed. A tracer whose container is
+# not running → the same: its namespace is gone, and its inode may soon name another container.
+# Running → set up again like a selected container (the new key added to the map before the old
+# one is removed; sp_lc_start restarts it when anything changed). An engine that does not answer
+# → ERR, left alone. Keys i<ID>. TOOL fswatch takes MAX (fswatch.imageDirs) and no MAPDIR.
+sp_lc_rest() {
+  sp_lc_all=$(sp_lc_ids "$2" "$3")
+  if [ "$1" = all ]; then sp_lc_todo=$sp_lc_all; else sp_lc_todo=$sp_lc_only; fi
+  for sp_lc_id in $sp_lc_todo; do
+    case " $sp_lc_seen " in *" $sp_lc_id "*) continue ;; esac
+    case " $(printf '%s' "$sp_lc_all" | tr '\n' ' ') " in *" $sp_lc_id "*) ;; *) continue ;; esac
+    sp_lc_seen="$sp_lc_seen $sp_lc_id"
+    sp_lc_k=i$sp_lc_id
+    sp_lc_eng=$(sp_lc_envval "$3/$sp_lc_id.env" SNEAKPEEK_ENGINE); [ -n "$sp_lc_eng" ] || sp_lc_eng=$4
+    if ! sp_lc_ctr "$sp_lc_k" "$sp_lc_eng" "$sp_lc_id"; then
+      if sp_lc_gone "$sp_why"; then sp_lc_drop "$sp_lc_k" "$2" "$sp_lc_id" "$6" "$3" "$7"
+      else rec ERR "$sp_lc_k" "left as it is: $sp_lc_eng did not answer: $sp_why"; fi
+      continue
+    fi
+    if [ -n "$6" ] && [ "$sp_state" != running ]; then
+      sp_lc_drop "$sp_lc_k" "$2" "$sp_lc_id" "$6" "$3" "$7"
+      continue
+    fi
+    if [ -n "$6" ] && [ -z "$sp_ino" ]; then rec ERR "$sp_lc_k" "cannot read the mount namespace of container $sp_lc_id (pid '$sp_pid')"; continue; fi
+    sp_tplok "$sp_lc_k" "$2" || continue
+    if [ -n "$6" ]; then
+      sp_tracer_env "$sp_lc_k" "$sp_lc_eng" "$sp_lc_id" "$2" "$5" "$6" "$3" || continue
+    else
+      sp_fswatch_env "$sp_lc_k" "$sp_lc_eng" "$sp_lc_id" "$5" "$3" || continue
+    fi
+    sp_lc_keys="$sp_lc_keys $sp_lc_k"
+  done
+}
+
+# sp_lc_start / sp_lc_settle KEY… (--reconcile): sp_start / sp_settle for what sp_lc_rest set up too.
+sp_lc_start() { for sp_lc_k in $sp_lc_keys; do sp_start "$sp_lc_k"; done; }
+sp_lc_settle() { sp_settle "$@" $sp_lc_keys; }

@@ -18,6 +18,8 @@ USAGE
   sneakpeek -t files|merged_dir [--namespace NS | -A] [-l SEL] [--pods-file FILE] [-e POD]... [--running]
   sneakpeek -t fswatch    [-a NODE -n CONTAINER | cluster options] [--stop [--purge]]
   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER | cluster options] [--backend bcc|bpftrace] [--stop [--purge]]
+  sneakpeek -t fswatch|procmon|tcptracer --status [--json] [-a NODE [-n CONTAINER] | cluster options]
+  sneakpeek -t fswatch|procmon|tcptracer --reconcile [--json] [--backend B] [-a NODE [-n CONTAINER] | cluster options]
 
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
@@ -47,6 +49,26 @@ TYPES
                LOG INODE MAP created|added|present. --stop also removes the map, unless the
                other type's instance of the container still uses it.
 
+KEEPING IT TRUE (fswatch, procmon, tcptracer)
+  --status     what is watched now, read only: one line per instance, NODE,ID UNIT STATE and what
+               is wrong. Cluster-wide, every instance of the type found on each node (env files
+               and systemd), selected or not, so orphans show; with -n, that container's. STATE:
+               active (running, current), stale (a tracer's container stopped, or its map or env
+               file does not hold exactly the container's CURRENT mount-namespace inode, asked of
+               the engine; fswatch's UpperDir is not the container's), failed (+ its last log
+               line), inactive, orphan (the engine has no such container), missing (a selected
+               container with no instance), unknown (the engine did not answer). Exit 0 only when
+               every one is active.
+  --reconcile  make each node match: missing → started, stale or failed → restarted (the new key
+               added to the map before the old one is removed, the unit restarted with the new
+               inode), orphans and tracers of stopped containers → stopped and removed (map, env
+               file); running instances of containers not selected are refreshed, never removed.
+               One line per change (NODE,ID UNIT started|restarted|removed WHY), then
+               'N started, M restarted, K removed, J unchanged' on stderr. Holds the node lock
+               (config lock): a run that overlaps another on a node waits lock.wait seconds, then
+               says 'busy' for that node and still exits 0. For cron and the shipped
+               systemd/sneakpeek-reconcile@.timer (README).
+
 OPTIONS
   -t, --type TYPE        what to do (required)
   -f, --file FILE        read docker/podman inspect JSON from FILE ('-' = stdin); no daemon needed
@@ -67,6 +89,8 @@ OPTIONS
       --purge            with --stop: also remove the type's template(s) from the node, unless
                          other instances there still use them
       --backend B        procmon/tcptracer tracer: bcc | bpftrace (config backend; default bcc)
+      --status           show every instance and what is wrong with it (see above); --json too
+      --reconcile        start what is missing, restart what is stale, remove orphans (see above)
       --dry-run          print each node's script instead of running it
       --timeout S        give each node S seconds (config timeouts: files 900, merged_dir 60,
                          fswatch/procmon/tcptracer 120); a node past it is ended, on both sides,
@@ -96,10 +120,12 @@ EXAMPLES
   sneakpeek -t fswatch --stop --purge -A       # stop every instance, remove env files and the template
   sneakpeek -t procmon --backend bpftrace -n web   # execsnoop@<ID>.service: every exec in container web
   sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
+  sneakpeek -t procmon --status -A             # what each node's execsnoop@ instances watch; exit 1 if any is not right
+  sneakpeek -t procmon --reconcile -A -q --backend bpftrace    # from cron, every minute
 
 EXIT CODES
-  0 done · 1 the operation failed for at least one node/container (or timed out) · 2 usage or
-  configuration error · 130 / 143 interrupted by Ctrl-C / SIGTERM (every node's work ended too)
+  0 done · 1 the operation failed for at least one node/container (or timed out); --status: an
+  instance is not active and current · 2 usage or configuration error · 130 / 143 interrupted by Ctrl-C / SIGTERM (every node's work ended too)
 `;
 
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
@@ -111,12 +137,12 @@ const JOB_OF: Record<(typeof TYPES)[number], Job> = { files: 'files', merged_dir
 const TYPE_OPTIONS: Record<(typeof TYPES)[number], readonly string[]> = {
   files: ['chroot', 'all', 'json', 'null'],
   merged_dir: [],
-  fswatch: ['stop', 'purge'],
-  procmon: ['stop', 'purge', 'backend', 'json'],
-  tcptracer: ['stop', 'purge', 'backend', 'json'],
+  fswatch: ['stop', 'purge', 'status', 'reconcile', 'json'],
+  procmon: ['stop', 'purge', 'backend', 'json', 'status', 'reconcile'],
+  tcptracer: ['stop', 'purge', 'backend', 'json', 'status', 'reconcile'],
 };
 const OPTION_TYPES: Record<string, string> = Object.fromEntries(
-  ['chroot', 'all', 'json', 'null', 'stop', 'purge', 'backend'].map((o) => [
+  ['chroot', 'all', 'json', 'null', 'stop', 'purge', 'backend', 'status', 'reconcile'].map((o) => [
     o, TYPES.filter((t) => TYPE_OPTIONS[t].includes(o)).map((t) => `-t ${t}`).join(', '),
   ]),
 );
@@ -136,6 +162,8 @@ function parse(argv: string[]) {
     .option('stop', { type: 'boolean', default: false })
     .option('purge', { type: 'boolean', default: false })
     .option('backend', { type: 'string' })
+    .option('status', { type: 'boolean', default: false })
+    .option('reconcile', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
     .parseSync();
 }
@@ -151,11 +179,18 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
     // An option that does nothing for this type is a mistake worth saying, not ignoring.
     for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['json', args.json], ['null', args.null],
-      ['stop', args.stop], ['purge', args.purge], ['backend', args.backend !== undefined]] as const) {
+      ['stop', args.stop], ['purge', args.purge], ['backend', args.backend !== undefined],
+      ['status', args.status], ['reconcile', args.reconcile]] as const) {
       if (on && !TYPE_OPTIONS[args.type].includes(opt))
         throw new UsageError(`--${opt} does not apply to -t ${args.type}${OPTION_TYPES[opt] ? ` (only to ${OPTION_TYPES[opt]})` : ''}`);
     }
     if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
+    const lifecycle = args.status ? 'status' : args.reconcile ? 'reconcile' : undefined;
+    if (args.status && args.reconcile) throw new UsageError('--status and --reconcile exclude each other');
+    if (lifecycle && args.stop) throw new UsageError(`--${lifecycle} and --stop exclude each other`);
+    if (args.status && args.backend !== undefined) throw new UsageError('--backend does not apply to --status');
+    if (lifecycle && args.file !== undefined) throw new UsageError(`--${lifecycle} asks the engine on the node: name the container with -n, not -f`);
+    if (args.type === 'fswatch' && args.json && !lifecycle) throw new UsageError('--json with -t fswatch goes with --status or --reconcile');
     const job = JOB_OF[args.type];
     const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend, [`timeouts.${job}`]: args.timeout });
     const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
@@ -165,6 +200,12 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     };
 
     // Each type loads only what it needs.
+    if (lifecycle && (args.type === 'fswatch' || args.type === 'procmon' || args.type === 'tcptracer')) {
+      const { runLifecycle } = await import('./sneakpeek/lifecycle.ts');
+      // -a NODE without -n: that node is looked at even when no selected pod runs there (orphans).
+      const nodes = sel.cluster && node !== undefined && !sel.targets.length ? [node] : [];
+      return runLifecycle(sel.targets, cfg, { ...common, type: args.type, mode: lifecycle, backend: cfg.backend, json: args.json, all: sel.cluster, nodes }, io);
+    }
     if (args.type === 'fswatch') {
       const { runFswatch } = await import('./sneakpeek/fswatch.ts');
       return runFswatch(sel.targets, cfg, { ...common, stop: args.stop, purge: args.purge }, io);

@@ -23,6 +23,10 @@ export interface BatchArgs {
   failedBefore?: number;
   /** Seconds each node may take (config timeouts.<job>, or --timeout). */
   deadline: number;
+  /** Nodes that get a script even with no target on them (--status/--reconcile -a NODE: orphans). */
+  nodes?: (string | undefined)[];
+  /** The summary line instead of `N ok, M failed` (called once, after every node). */
+  summary?: () => string;
 }
 
 export interface NodeJob {
@@ -49,7 +53,9 @@ export async function runBatch(
   io: IO,
   perNode: (job: NodeJob, io: IO) => Promise<NodeTally>,
 ): Promise<number> {
-  const jobs: NodeJob[] = [...byNode(targets)].map(([node, ts]) => ({ node, targets: ts, script: scriptFor(ts) }));
+  const groups = byNode(targets);
+  for (const n of a.nodes ?? []) if (!groups.has(n)) groups.set(n, []);
+  const jobs: NodeJob[] = [...groups].map(([node, ts]) => ({ node, targets: ts, script: scriptFor(ts) }));
   if (a.dryRun) {
     for (const j of jobs) io.stdout.write(`# node: ${j.node ?? 'localhost'}\n${j.script}\n`);
     return 0;
@@ -75,7 +81,7 @@ export async function runBatch(
     progress.end();
   }
   const sig = interruptedBy();
-  if (targets.length > 1 || a.cluster || sig) io.stderr.write(`${sig ? `interrupted (${sig}): ` : ''}${summary(ok, failed)}\n`);
+  if (targets.length > 1 || a.cluster || sig) io.stderr.write(`${sig ? `interrupted (${sig}): ` : ''}${a.summary ? a.summary() : summary(ok, failed)}\n`);
   if (sig) return signalExitCode(sig);
   return failed ? 1 : 0;
 }

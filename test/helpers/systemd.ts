@@ -22,6 +22,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { shQuote } from '../../lib/quote.ts';
 import { commandWorks } from './prereq.ts';
 
 export const SYSTEMD_BIN = '/lib/systemd/systemd';
@@ -127,8 +128,14 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export interface PrivateSystemdOptions {
+  /** Bind mounts [source, target] made in its mount namespace only, before systemd starts: a
+   * second "node" whose units see their own env dir at the same path as the first's. */
+  binds?: [string, string][];
+}
+
 /** Start a private systemd (PID 1 of a new PID + mount namespace) whose unit path is only its own dir. */
-export async function startPrivateSystemd(name: string): Promise<PrivateSystemd> {
+export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions = {}): Promise<PrivateSystemd> {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad instance name ${name}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), `sp-systemd-${name}-`));
   const unitDir = path.join(dir, 'units');
@@ -146,6 +153,7 @@ export async function startPrivateSystemd(name: string): Promise<PrivateSystemd>
     ...hierarchies.map((h) => `mkdir -p ${h}/${cg} && echo $$ > ${h}/${cg}/cgroup.procs`),
     `mount --bind ${conf} /etc/systemd/system.conf`,
     'mount -t tmpfs -o mode=0755 tmpfs /run',
+    ...(o.binds ?? []).map(([src, dst]) => `mount --bind ${shQuote(src)} ${shQuote(dst)}`),
     'mkdir -p /run/systemd',
     `SYSTEMD_UNIT_PATH=${unitDir} exec ${SYSTEMD_BIN} --system --unit=test.target`,
   ].join('\n');

@@ -56,7 +56,7 @@ describe('bad input to -t files', () => {
     ['an unknown flag', () => ['--frobnicate'], 2, /Unknown argument/],
     ['a flag without its value', () => ['-f'], 2, /Not enough arguments following: f/],
     ['a bad container name', () => ['-n', '$(reboot)'], 2, /invalid container name/],
-    ['an option another type takes', () => ['-t', 'merged_dir', '--json', '-n', 'web'], 2, /--json does not apply to -t merged_dir \(only to -t files, -t procmon, -t tcptracer\)/],
+    ['an option another type takes', () => ['-t', 'merged_dir', '--json', '-n', 'web'], 2, /--json does not apply to -t merged_dir \(only to -t files, -t fswatch, -t procmon, -t tcptracer\)/],
     ['--stop on files', () => ['--stop', '-n', 'web'], 2, /--stop does not apply to -t files/],
     ['an option given twice', () => ['-n', 'web', '-n', 'db'], 2, /--name given more than once/],
     ['a node address that is an ssh option', () => ['--address=-oProxyCommand=touch x', '-n', 'web'], 2, /invalid node address/],

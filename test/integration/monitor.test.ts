@@ -119,7 +119,7 @@ describe.skipIf(skip)('sneakpeek -t procmon --backend bpftrace on a real systemd
     expect(readFileSync(path.join(sd.unitDir, 'execsnoop@.service'), 'utf8')).toBe(renderTemplate(cfg, tracerSpec(cfg, 'execsnoop')));
     expect(readFileSync(path.join(sd.dir, 'env', 'tracers', 'execsnoop.bt'), 'utf8')).toBe(readFileSync(path.join(ROOT, 'tracers/execsnoop.bt'), 'utf8'));
     expect(readFileSync(path.join(sd.dir, 'env', 'execsnoop', `${idW}.env`), 'utf8')).toMatch(
-      new RegExp(`^# managed by sneakpeek.*\\nSNEAKPEEK_CONTAINER=${idW}\\nSNEAKPEEK_BACKEND=bpftrace\\nSNEAKPEEK_MNTNS_MAP=${mapOf(idW)}\\nSNEAKPEEK_MNTNS_INODE=${inoW}\\n$`),
+      new RegExp(`^# managed by sneakpeek.*\\nSNEAKPEEK_CONTAINER=${idW}\\nSNEAKPEEK_BACKEND=bpftrace\\nSNEAKPEEK_MNTNS_MAP=${mapOf(idW)}\\nSNEAKPEEK_MNTNS_INODE=${inoW}\\nSNEAKPEEK_ENGINE=docker\\n$`),
     );
     expect(sd.systemctl('is-active', `execsnoop@${idW}.service`).stdout.trim()).toBe('active');
   });

@@ -116,8 +116,9 @@ describe('fswatchScript', () => {
       'sp_fswatch 0 docker a 2048 /etc/sneakpeek/fswatch',
       'sp_fswatch 1 docker b 2048 /etc/sneakpeek/fswatch',
     ]);
-    // …and sp_fswatch itself inspects once: sp_inspect, then sp_short of the id it gave.
-    expect(s).toContain('sp_fswatch() {\n  sp_tplok "$1" fswatch || return 1\n  sp_inspect "$1" "$2" "$3" && sp_short "$1" "$sp_id" && sp_fswatch_dirs');
+    // …and sp_fswatch itself inspects once: sp_inspect, then (sp_fswatch_env) sp_short of the id it gave.
+    expect(s).toContain('sp_fswatch() {\n  sp_tplok "$1" fswatch || return 1\n  sp_inspect "$1" "$2" "$3" && sp_fswatch_env "$@"\n}');
+    expect(s).toContain('sp_fswatch_env() {\n  sp_short "$1" "$sp_id" && sp_fswatch_dirs');
   });
 
   it('teardown with --purge removes the template after the instances', () => {
