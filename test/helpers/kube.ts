@@ -470,6 +470,7 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
   function startWatch(res: http.ServerResponse, q: URLSearchParams, namespace?: string): void {
     const w: Watcher = { res, namespace, labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector') };
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders(); // the client's watch starts with the headers, before any event
     const from = Number(q.get('resourceVersion') ?? '0');
     // resourceVersion 0/absent: start with the current state; else replay what came after it
     const initial = from ? history.filter((h) => h.rv > from).map((h) => ({ type: h.type, object: h.obj })) : allPods().map((o) => ({ type: 'ADDED', object: o }));
