@@ -135,6 +135,25 @@ export function statusExit(code: number): Obj {
   };
 }
 
+/** The kubelet's Status for a non-zero exit (containerd's error text; kubectl reads only the cause). */
+export function kubeletStatusExit(code: number, argv: string[]): Obj {
+  return { ...statusExit(code), message: `command terminated with non-zero exit code: error executing command [${argv.join(' ')}], exit code ${code}` };
+}
+
+/**
+ * What the API server's stream translator (WebSocket ↔ SPDY to the kubelet) sends for the
+ * kubelet's Status: the exit code re-worded, any other failure wrapped once more as an
+ * internal error (so kubectl prints "Internal error occurred: Internal error occurred: …").
+ */
+export function translateStatus(kubelet: Obj): Obj {
+  if (kubelet.status === 'Success') return statusSuccess();
+  if (kubelet.reason === 'NonZeroExitCode') {
+    const causes = ((kubelet.details as Obj | undefined)?.causes ?? []) as Obj[];
+    return statusExit(Number(causes.find((c) => c.reason === 'ExitCode')?.message));
+  }
+  return statusInternal(String(kubelet.message));
+}
+
 export function statusInternal(message: string): Obj {
   return {
     metadata: {},
@@ -198,8 +217,8 @@ const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number 
 export interface ExecSink {
   /** A chunk of stdout/stderr; false = the connection's buffer is full, call resumeOutput() on drain. */
   write(channel: 1 | 2, data: Buffer): boolean;
-  /** The last message: the Status on the error channel, then close. */
-  finish(status: Obj): void;
+  /** The last message: the kubelet's Status on the error channel, then close. Returns the Status sent. */
+  finish(status: Obj): Obj;
 }
 
 export interface ExecOptions {
@@ -245,7 +264,7 @@ export class ExecProcess {
         const code = err.code === 'ENOENT' ? 127 : 126;
         const why = err.code === 'ENOENT' ? 'No such file or directory' : 'Permission denied';
         this.sink.write(CH.stderr, Buffer.from(`nsenter: failed to execute ${rec.argv[0]}: ${why}\n`));
-        this.end(statusExit(code), code);
+        this.end(kubeletStatusExit(code, rec.command), code);
       } else {
         const why = err.code === 'ENOENT' ? `exec: "${rec.argv[0]}": executable file not found in $PATH` : `exec: "${rec.argv[0]}": permission denied`;
         this.end(
@@ -279,7 +298,7 @@ export class ExecProcess {
     child.on('close', (code, signal) => {
       if (this.gone) return;
       const rc = exitCodeOf(code, signal);
-      this.end(rc === 0 ? statusSuccess() : statusExit(rc), rc);
+      this.end(rc === 0 ? statusSuccess() : kubeletStatusExit(rc, rec.command), rc);
     });
   }
 
@@ -378,10 +397,9 @@ export class ExecProcess {
 
   private end(status: Obj, exitCode: number | undefined): void {
     if (this.done) return;
-    this.record.status = status;
     if (exitCode !== undefined) this.record.exitCode = exitCode;
+    this.record.status = this.sink.finish(status);
     this.finishRecord();
-    this.sink.finish(status);
   }
 
   private finishRecord(): void {
@@ -458,20 +476,21 @@ export function serveExecWebSocket(
   });
   // the translator's first message: an empty one on the lowest writable channel
   conn.send(Buffer.from([exec.stdout ? CH.stdout : exec.stderr ? CH.stderr : CH.error]));
+  const sendStatus = (status: Obj) => {
+    conn.send(frame(CH.error, Buffer.from(JSON.stringify(status))));
+    conn.close();
+    return status;
+  };
   const sink: ExecSink = {
     write: (ch, data) => conn.send(frame(ch, data)),
-    finish: (status) => {
-      conn.send(frame(CH.error, Buffer.from(JSON.stringify(status))));
-      conn.close();
-    },
+    finish: (kubelet) => sendStatus(translateStatus(kubelet)),
   };
   socket.on('drain', () => proc?.resumeOutput());
   const refused = opts.precheck?.();
   if (refused) {
-    rec.status = refused;
+    rec.status = sendStatus(refused);
     rec.ended = Date.now();
     opts.onExit?.(rec);
-    sink.finish(refused);
     return true;
   }
   proc = new ExecProcess(rec, sink, opts, nodeArgv(exec.command).nsenter);

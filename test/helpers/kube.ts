@@ -53,6 +53,7 @@ import {
 } from './kube-pod-status.ts';
 import { checkSelectors, fieldsMatch, labelsMatch } from './kube-select.ts';
 import { defaultPod, generatedName, invalidMessage, unknownFields, validatePod } from './kube-validate.ts';
+import { SPDY_PROTOCOLS, isSpdyUpgrade, serveExecSpdy } from './kube-spdy.ts';
 import { isWebSocketUpgrade } from './kube-websocket.ts';
 
 export type { NodeSpec, PodFate } from './kube-pod-status.ts';
@@ -193,6 +194,8 @@ export interface StartKubeOptions {
   terminateMs?: number;
   /** WebSocket exec subprotocols served; [] refuses every WebSocket upgrade (kubectl then tries SPDY). */
   wsProtocols?: string[];
+  /** Serve exec over SPDY/3.1 too (kubectl's fallback); default true. */
+  spdy?: boolean;
   /** Extra environment for exec'd processes (on top of the container's). */
   execEnv?: Record<string, string>;
 }
@@ -570,10 +573,12 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
     return { ...env, ...opts.execEnv };
   }
 
-  function refuseUpgrade(socket: Duplex, code: number, body: Obj | undefined): void {
-    const text = body ? JSON.stringify(body) : '';
+  /** Answer an upgrade request without upgrading: a Status (API server) or plain text (kubelet). */
+  function refuseUpgrade(socket: Duplex, code: number, body: Obj | string | undefined): void {
+    const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
     const reason = http.STATUS_CODES[code] ?? 'Error';
-    socket.end(`HTTP/1.1 ${code} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    socket.end(`HTTP/1.1 ${code} ${reason}\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
   }
 
   function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -586,7 +591,7 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
     if (!m) return refuseUpgrade(socket, 404, status(404, 'NotFound', 'the server could not find the requested resource', {}));
     const exec: ExecRequest = parseExecQuery(u.searchParams, m[1]!, m[2]!);
     const ev: KubeEvent = { at: Date.now(), verb: 'exec', namespace: exec.namespace, name: exec.pod, code: 101 };
-    const refuse = (code: number, st?: Obj) => {
+    const refuse = (code: number, st?: Obj | string) => {
       events.push({ ...ev, code });
       refuseUpgrade(socket, code, st);
     };
@@ -603,36 +608,36 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
       return refuse(400, status(400, 'BadRequest', `container ${exec.container} is not valid for pod ${exec.pod}`));
     if (!spec.nodeName) return refuse(400, status(400, 'BadRequest', `pod ${exec.pod} does not have a host assigned`));
     if (!exec.command.length) return refuse(400, status(400, 'BadRequest', 'you must specify at least 1 command'));
-    if (!isWebSocketUpgrade(req)) {
-      // SPDY/3.1 (kubectl's fallback, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false): not served
-      return refuse(400, status(400, 'BadRequest', 'this API double serves exec over WebSocket (v5.channel.k8s.io) only, not SPDY'));
-    }
-    // the kubelet's check, after the upgrade: is the container running?
-    const precheck = (): Obj | undefined => {
-      const st = o.status as Obj;
-      const cs = ((st.containerStatuses ?? []) as Obj[]).find((s) => s.name === exec.container);
-      const running = st.phase === 'Running' && !!(cs?.state as Obj | undefined)?.running;
-      const c = created.get(keyOf(o));
-      const kubelet = !c || !['not-ready', 'unschedulable'].includes(c.fate);
-      if (!running || !kubelet) return statusInternal(`unable to upgrade connection: container not found ("${exec.container}")`);
-      return undefined;
-    };
+    // the kubelet's check: is the container running? (a pod on a dead node has no kubelet to ask)
+    const st = o.status as Obj;
+    const cs = ((st.containerStatuses ?? []) as Obj[]).find((s) => s.name === exec.container);
+    const c = created.get(keyOf(o));
+    const containerUp = st.phase === 'Running' && !!(cs?.state as Obj | undefined)?.running && (!c || !['not-ready', 'unschedulable'].includes(c.fate));
+    const kubeletError = `container not found ("${exec.container}")`;
     const key = keyOf(o);
-    const served = serveExecWebSocket(req, socket, head, exec, opts.wsProtocols ?? WS_PROTOCOLS, {
+    const execOpts = {
       env: execEnv(o, exec.container, exec.tty),
-      precheck,
-      onProcess: (p) => {
+      onProcess: (p: ExecProcess) => {
         execs.push(p.record);
         if (!procs.has(key)) procs.set(key, new Set());
         procs.get(key)!.add(p);
       },
-      onExit: (rec) => {
+      onExit: (rec: ExecRecord) => {
         if (!execs.includes(rec)) execs.push(rec);
       },
-    });
-    if (!served) {
+    };
+    if (isWebSocketUpgrade(req)) {
+      // the stream translator upgrades first, then asks the kubelet: its error comes as a Status on channel 3
+      const precheck = () => (containerUp ? undefined : statusInternal(`unable to upgrade connection: ${kubeletError}`));
       // no subprotocol in common: golang.org/x/net/websocket answers 403, and kubectl falls back to SPDY
-      return refuse(403);
+      if (!serveExecWebSocket(req, socket, head, exec, opts.wsProtocols ?? WS_PROTOCOLS, { ...execOpts, precheck })) return refuse(403);
+    } else if (isSpdyUpgrade(req) && opts.spdy !== false) {
+      // SPDY: the API server proxies the upgrade to the kubelet, whose errors come back as they are
+      if (!containerUp) return refuse(500, kubeletError);
+      if (!serveExecSpdy(req, socket, head, exec, execOpts))
+        return refuse(403, `unable to upgrade: unable to negotiate protocol: client supports [${req.headers['x-stream-protocol-version']}], server accepts [${SPDY_PROTOCOLS.join(' ')}]`);
+    } else {
+      return refuse(400, status(400, 'BadRequest', 'this API double serves exec over WebSocket (v5.channel.k8s.io) or, with spdy, SPDY/3.1'));
     }
     events.push(ev);
   }

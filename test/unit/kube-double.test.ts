@@ -2,10 +2,13 @@
 // nsenter prefix it reads as "enter the node", selectors, pod validation, exec Status shapes.
 // The whole double is proven against the real kubectl in test/integration/kube-double.test.ts.
 import { describe, expect, it } from 'vitest';
-import { nodeArgv, statusExit, statusInternal, statusSuccess } from '../helpers/kube-exec.ts';
+import { createHash } from 'node:crypto';
+import zlib from 'node:zlib';
+import { kubeletStatusExit, nodeArgv, statusExit, statusInternal, statusSuccess, translateStatus } from '../helpers/kube-exec.ts';
 import { normalizeImage } from '../helpers/kube-pod-status.ts';
 import { fieldsMatch, labelsMatch } from '../helpers/kube-select.ts';
 import { invalidMessage, unknownFields, validatePod } from '../helpers/kube-validate.ts';
+import { FRAME, HeaderCodec, SPDY_DICTIONARY, SpdyFrameReader, controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock } from '../helpers/kube-spdy.ts';
 import { FrameReader, MessageAssembler, OP, ProtocolError, acceptKey, encodeFrame, encodeMaskedFrame } from '../helpers/kube-websocket.ts';
 
 type Obj = Record<string, unknown>;
@@ -118,6 +121,52 @@ describe('exec Status on the error channel (as the stream translator writes it)'
       details: { causes: [{ reason: 'ExitCode', message: '7' }] },
     });
     expect(statusInternal('boom')).toMatchObject({ status: 'Failure', reason: 'InternalError', code: 500, message: 'Internal error occurred: boom' });
+  });
+});
+
+describe('exec Status: the kubelet writes it, the WebSocket translator rewrites it', () => {
+  it.each([
+    [statusSuccess(), statusSuccess()],
+    [kubeletStatusExit(7, ['sh', '-c', 'exit 7']), statusExit(7)],
+    [statusInternal('error executing command in container: boom'), statusInternal('Internal error occurred: error executing command in container: boom')],
+  ])('%j → %j', (kubelet, ws) => {
+    expect(translateStatus(kubelet)).toEqual(ws);
+  });
+
+  it('the kubelet names the command as containerd does', () => {
+    expect(kubeletStatusExit(7, ['sh', '-c', 'exit 7']).message).toBe('command terminated with non-zero exit code: error executing command [sh -c exit 7], exit code 7');
+  });
+});
+
+describe('SPDY/3.1 framing', () => {
+  it('the header dictionary is the SPDY/3 one (1423 bytes)', () => {
+    expect(SPDY_DICTIONARY.length).toBe(1423);
+    expect(createHash('sha256').update(SPDY_DICTIONARY).digest('hex')).toBe('51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02');
+  });
+
+  it('frames split anywhere come back whole: control (version 3, type, flags) and data (stream id, FIN)', () => {
+    const wire = Buffer.concat([controlFrame(FRAME.ping, 0, Buffer.from([0, 0, 0, 1])), dataFrame(5, 1, Buffer.alloc(70000, 9)), dataFrame(3, 0, Buffer.alloc(0))]);
+    for (const piece of [1, 7, 1 << 20]) {
+      const r = new SpdyFrameReader();
+      const frames = [];
+      for (let i = 0; i < wire.length; i += piece) frames.push(...r.push(wire.subarray(i, i + piece)));
+      expect(frames.map((f) => (f.control ? `c${f.type}/${f.flags}/${f.data.length}` : `d${f.streamId}/${f.flags}/${f.data.length}`))).toEqual(['c6/0/4', 'd5/1/70000', 'd3/0/0']);
+    }
+    expect(wire.subarray(0, 4)).toEqual(Buffer.from([0x80, 0x03, 0x00, 0x06]));
+  });
+
+  it('header blocks: encode/decode, and a shared zlib context with the dictionary across blocks', async () => {
+    const h = { streamtype: 'stdout', 'x-extra': 'v' };
+    expect(decodeHeaderBlock(encodeHeaderBlock(h))).toEqual(h);
+    const a = new HeaderCodec();
+    const b = new HeaderCodec();
+    const blocks = [await a.encode({ streamtype: 'error' }), await a.encode({ streamtype: 'stdin' }), await a.encode({})];
+    // what a peer with its own context reads, block by block
+    expect([await b.decode(blocks[0]!), await b.decode(blocks[1]!), await b.decode(blocks[2]!)]).toEqual([{ streamtype: 'error' }, { streamtype: 'stdin' }, {}]);
+    // the second block leans on the first: it does not inflate on its own
+    expect(() => zlib.inflateSync(blocks[1]!, { dictionary: SPDY_DICTIONARY })).toThrow();
+    a.close();
+    b.close();
   });
 });
 
