@@ -1,21 +1,29 @@
 // The exec half of the Kubernetes API double: `kubectl exec` runs the pod's command as a LOCAL
 // process on this host (the "node"), stdin/stdout/stderr carried over the remotecommand
-// stream protocol, the exit code in the final Status — as the API server (stream translator)
-// → kubelet → CRI (containerd) chain does for a real pod.
+// stream protocol — WebSocket here (serveExecWebSocket), SPDY in kube-spdy.ts — and the exit
+// code in the final Status, as the API server (stream translator) → kubelet → CRI
+// (containerd) chain does for a real pod.
 //
 // - `nsenter -t 1 [-m -u -i -n -p …] -- CMD…` means "enter the node's namespaces": this
 //   sandbox cannot enter PID 1's namespaces (its /proc/1/ns links are unreadable even for
-//   root), and the double's "node" is this host anyway, so CMD runs directly.
+//   root), and the double's "node" is this host anyway, so CMD runs directly. A missing CMD
+//   then fails as nsenter would (exit 127, "nsenter: failed to execute CMD: …").
 // - The process runs in its own process group, with the container's environment (image
 //   PATH, HOSTNAME, the container's `env` values), cwd `/`, not the test's environment.
 // - Backpressure both ways: output is read from the process only as fast as the client
 //   takes it; stdin frames are read from the socket only as fast as the process takes them.
+//   So, as with the real API server, a process that leaves a large stdin unread for a minute
+//   stalls the WebSocket reader, pings go unanswered, and kubectl gives up after ~61 s
+//   ("error: error reading from error stream: next reader: … i/o timeout", exit 1).
 // - Client gone mid-exec (kubectl killed, connection dropped): the process is NOT killed, as
 //   with containerd's CRI streaming server (the exec keeps running until it exits; its exit
 //   is only logged). Its stdin gets EOF; its output is no longer read, so once the pipes
 //   fill it blocks in write — containerd's shim keeps the output FIFO open and stops
 //   draining it. Deleting the pod (or its deadline) kills it, as the kubelet kills the
-//   pod's cgroup.
+//   pod's cgroup: with hostPID the shim SIGKILLs everything in the container's cgroup when
+//   its main process dies, and `nsenter` does not leave that cgroup. Here "the cgroup" is the
+//   process group and the descendants of the exec'd process; one that calls setsid and is
+//   orphaned escapes it (a real cgroup would not let it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -438,19 +446,14 @@ export function serveExecWebSocket(
   head: Buffer,
   exec: ExecRequest,
   protocols: string[],
-  opts: ExecOptions & { onProcess: (p: ExecProcess) => void; precheck?: () => Obj | undefined },
+  opts: ExecOptions & { onProcess: (p: ExecProcess) => void; precheck?: () => Obj | undefined; hang?: boolean },
 ): boolean {
   const chosen = offeredProtocols(req).find((p) => protocols.includes(p));
   if (!chosen) return false;
   const rec = newRecord(exec, 'websocket', chosen);
   const v5 = chosen.startsWith('v5.');
   let proc: ExecProcess | undefined;
-  const frame = (ch: number, data: Buffer) => {
-    const msg = Buffer.allocUnsafe(data.length + 1);
-    msg[0] = ch;
-    data.copy(msg, 1);
-    return msg;
-  };
+  const CHANNEL = [0, 1, 2, 3, 4].map((ch) => Buffer.from([ch]));
   const conn = WsConnection.accept(req, socket, head, chosen, {
     onMessage(_op, data) {
       if (!data.length || !proc) return;
@@ -477,12 +480,12 @@ export function serveExecWebSocket(
   // the translator's first message: an empty one on the lowest writable channel
   conn.send(Buffer.from([exec.stdout ? CH.stdout : exec.stderr ? CH.stderr : CH.error]));
   const sendStatus = (status: Obj) => {
-    conn.send(frame(CH.error, Buffer.from(JSON.stringify(status))));
+    conn.send(CHANNEL[CH.error]!, Buffer.from(JSON.stringify(status)));
     conn.close();
     return status;
   };
   const sink: ExecSink = {
-    write: (ch, data) => conn.send(frame(ch, data)),
+    write: (ch, data) => conn.send(CHANNEL[ch]!, data),
     finish: (kubelet) => sendStatus(translateStatus(kubelet)),
   };
   socket.on('drain', () => proc?.resumeOutput());
@@ -493,6 +496,7 @@ export function serveExecWebSocket(
     opts.onExit?.(rec);
     return true;
   }
+  if (opts.hang) return true; // a wedged runtime: the stream stays open (pings answered), nothing runs
   proc = new ExecProcess(rec, sink, opts, nodeArgv(exec.command).nsenter);
   opts.onProcess(proc);
   proc.start();

@@ -26,6 +26,11 @@ export interface NodeSpec {
   fate?: PodFate;
   /** ms from create to Running (fate `running`), or to ErrImagePull (fate `image-pull`). */
   startMs?: number;
+  /**
+   * The node's container runtime takes exec requests and never answers (a wedged CRI): the
+   * stream opens, nothing runs, nothing comes back — only the client's own deadline ends it.
+   */
+  execHang?: boolean;
 }
 
 export const now = (t = Date.now()) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');

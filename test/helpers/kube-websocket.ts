@@ -37,11 +37,10 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return (req.headers.upgrade ?? '').toLowerCase() === 'websocket' && /\bupgrade\b/i.test(req.headers.connection ?? '');
 }
 
-/** Encode one server frame (servers never mask, §5.1). */
-export function encodeFrame(opcode: number, payload: Buffer = Buffer.alloc(0), fin = true): Buffer {
-  const len = payload.length;
+/** The header of a server frame with `len` payload bytes (servers never mask, §5.1). */
+export function frameHeader(opcode: number, len: number, fin = true): Buffer {
   const head = len < 126 ? 2 : len < 0x10000 ? 4 : 10;
-  const out = Buffer.allocUnsafe(head + len);
+  const out = Buffer.allocUnsafe(head);
   out[0] = (fin ? 0x80 : 0) | opcode;
   if (len < 126) out[1] = len;
   else if (len < 0x10000) {
@@ -51,8 +50,12 @@ export function encodeFrame(opcode: number, payload: Buffer = Buffer.alloc(0), f
     out[1] = 127;
     out.writeBigUInt64BE(BigInt(len), 2);
   }
-  payload.copy(out, head);
   return out;
+}
+
+/** Encode one server frame. */
+export function encodeFrame(opcode: number, payload: Buffer = Buffer.alloc(0), fin = true): Buffer {
+  return Buffer.concat([frameHeader(opcode, payload.length, fin), payload]);
 }
 
 /** Encode a client frame (masked), for tests of the reader. */
@@ -235,10 +238,18 @@ export class WsConnection {
     return !this.gone && !this.closeSent;
   }
 
-  /** Send a binary message; false when the socket's buffer is full (wait for 'drain'). */
-  send(data: Buffer): boolean {
+  /**
+   * Send one binary message made of `parts` (no copy of the payload); false when the
+   * socket's buffer is full (wait for 'drain').
+   */
+  send(...parts: Buffer[]): boolean {
     if (!this.open) return true;
-    return this.socket.write(encodeFrame(OP.binary, data));
+    const len = parts.reduce((n, p) => n + p.length, 0);
+    this.socket.cork();
+    let ok = this.socket.write(frameHeader(OP.binary, len));
+    for (const p of parts) ok = this.socket.write(p);
+    this.socket.uncork();
+    return ok;
   }
 
   /** Start the closing handshake; the socket ends when the client answers (or after 2 s). */

@@ -2,9 +2,8 @@
 // (v1.32) talks to, plus a kubeconfig pointing at it. It serves recorded discovery
 // documents and pod lists (the `pods` given), and it behaves like an API server + kubelets
 // for pods that kubectl creates: create / get / list / watch / delete / deletecollection,
-// a pod lifecycle per node (see PodFate), activeDeadlineSeconds, and `kubectl exec` over the
-// WebSocket stream protocol kubectl 1.32 uses, running the command as a LOCAL process (see
-// kube-exec.ts: this host is every node).
+// a pod lifecycle per node (see PodFate), activeDeadlineSeconds, and `kubectl exec`, run as a
+// LOCAL process on this host, which stands for every node (see kube-exec.ts).
 //
 //   const kube = await startKube({ pods: [pod({ name: 'web-0', hostIP: '127.0.0.2',
 //     containers: [{ name: 'app', id: dockerId }] })] });
@@ -15,17 +14,31 @@
 //   const kube = await startKube({ nodes: [{ name: 'node-a', ip: '127.0.0.2' },
 //     { name: 'node-b', fate: 'not-ready' }] });
 //   kubectl create -f pod.json -o json; kubectl exec -i POD -- nsenter -t 1 -m -- sh -s
-//   kube.events     // every create / delete / deletecollection / exec, with node and time
-//   kube.execs      // every exec: argv run, pid, bytes each way, exit code, client gone?
+//   kube.events       // every create / delete / deletecollection / exec, with node and time
+//   kube.execs        // every exec: argv run, pid, bytes each way, exit code, client gone?
 //   kube.processes()  // live pids per pod of what exec started: {} when nothing is left
 //
-// Served: /version, /api, /apis, /api/v1, /openapi/v3 (+ api/v1: enough for kubectl's
+// Served: /version, /api, /apis, /api/v1, /openapi/v3 (+ api/v1: just enough for kubectl's
 // fieldValidation check), /api/v1/pods, /api/v1/namespaces/NS/pods[/NAME[/exec]],
 // /api/v1/nodes[/NAME], with labelSelector (=, ==, !=, k, !k, in, notin) and fieldSelector
 // (metadata.name, spec.nodeName, status.phase, …), watch=true on pods. Anything else: a 404
-// Status. The kubeconfig's namespace is `default` unless `namespace` is given.
-// `kube.setPods()` swaps the recorded list between runs; `kube.onPodList(fn)` runs fn (once)
-// just before a pod list is answered. The discovery cache goes to a temp dir, never ~/.kube.
+// Status. Nodes: the declared ones, plus one per recorded pod's nodeName/hostIP (Ready; pods
+// created there run). A pod pinned to a node nobody knows stays Pending (no kubelet).
+// The kubeconfig's namespace is `default` unless `namespace` is given. `kube.setPods()` swaps
+// the recorded list between runs; `kube.onPodList(fn)` runs fn (once) just before a pod list
+// is answered. The discovery cache goes to a temp dir, never ~/.kube.
+//
+// exec, as the real chain answers it:
+// - WebSocket (what kubectl 1.32 tries first; GET, subprotocol v5.channel.k8s.io): the API
+//   server's stream translator. Its own checks fail before the upgrade (404 pod, 400 container
+//   or no host) — kubectl then retries over SPDY and prints that answer. The kubelet's
+//   answers come after the upgrade, as a Status on channel 3 ("Internal error occurred:
+//   unable to upgrade connection: container not found (…)").
+// - SPDY/3.1 (kubectl's fallback when the upgrade is refused, or with
+//   KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false; POST): proxied to the kubelet, v4.channel.k8s.io;
+//   the kubelet's errors come back before the upgrade, in plain text. `spdy: false` refuses it.
+// - Deleting a pod or its deadline SIGKILLs what exec started for it; a dropped client does not
+//   (see kube-exec.ts). close() ends every process the double started.
 //
 // /version says v1.32.4: /usr/bin/kubectl here is gcloud's dispatcher, which asks /version
 // first and would exec a different kubectl.1.XX for another server minor.
@@ -225,6 +238,7 @@ export interface KubeServer {
 interface Created {
   obj: Obj;
   fate: PodFate;
+  node?: NodeSpec;
   timers: Set<NodeJS.Timeout>;
   kubelet?: { hostIP?: string; startTime: string; ids: Record<string, string> };
 }
@@ -274,19 +288,22 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
   const allPods = () => [...recorded, ...[...created.values()].map((c) => c.obj)];
   const findPod = (ns: string, name: string): Obj | undefined => allPods().find((o) => meta(o).namespace === ns && meta(o).name === name);
 
-  // ---- nodes: declared ones, plus those the recorded pods imply (name + hostIP)
-  function nodeList(): Obj[] {
-    const out = new Map<string, Obj>();
-    for (const n of nodes.values()) out.set(n.name, nodeObject(n.name, n.ip, n.fate !== 'not-ready', bootTime));
+  // ---- nodes: declared ones, plus those the recorded pods imply (name + hostIP, Ready, running pods)
+  function nodeSpecs(): Map<string, NodeSpec & { recorded?: boolean }> {
+    const out = new Map<string, NodeSpec & { recorded?: boolean }>(nodes);
     for (const p of recorded) {
       const name = (p.spec as Obj).nodeName as string | undefined;
       const ip = (p.status as Obj).hostIP as string | undefined;
-      if (!name || !ip || out.has(name)) continue;
-      const n = nodeObject(name, ip, true, bootTime);
-      ((n.status as Obj).nodeInfo as Obj).containerRuntimeVersion = 'docker://20.10.24';
-      out.set(name, n);
+      if (name && ip && !out.has(name)) out.set(name, { name, ip, fate: 'running', recorded: true });
     }
-    return [...out.values()];
+    return out;
+  }
+  function nodeList(): Obj[] {
+    return [...nodeSpecs().values()].map((n) => {
+      const o = nodeObject(n.name, n.ip, n.fate !== 'not-ready', bootTime);
+      if (n.recorded) ((o.status as Obj).nodeInfo as Obj).containerRuntimeVersion = 'docker://20.10.24';
+      return o;
+    });
   }
 
   // ---- changes and watches
@@ -323,14 +340,17 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
   // ---- the lifecycle of a created pod: scheduler + kubelet of its node
   function bindNode(c: Created): NodeSpec | undefined {
     const spec = c.obj.spec as Obj;
+    const known = nodeSpecs();
     let name = spec.nodeName as string | undefined;
     name ??= ((spec.nodeSelector ?? {}) as Record<string, string>)['kubernetes.io/hostname'];
-    name ??= [...nodes.values()].find((n) => (n.fate ?? 'running') === 'running')?.name;
-    return name ? (nodes.get(name) ?? { name, fate: 'not-ready' }) : undefined;
+    name ??= [...known.values()].find((n) => (n.fate ?? 'running') === 'running')?.name;
+    // a node nobody knows has no kubelet: the pod stays Pending
+    return name ? (known.get(name) ?? { name, fate: 'not-ready' }) : undefined;
   }
 
   function startLifecycle(c: Created): void {
     const node = bindNode(c);
+    c.node = node;
     const spec = c.obj.spec as Obj;
     c.fate = node ? (node.fate ?? 'running') : 'unschedulable';
     const startMs = node?.startMs ?? opts.startMs ?? 300;
@@ -626,15 +646,17 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
         if (!execs.includes(rec)) execs.push(rec);
       },
     };
+    const hang = containerUp && !!c?.node?.execHang;
     if (isWebSocketUpgrade(req)) {
       // the stream translator upgrades first, then asks the kubelet: its error comes as a Status on channel 3
       const precheck = () => (containerUp ? undefined : statusInternal(`unable to upgrade connection: ${kubeletError}`));
       // no subprotocol in common: golang.org/x/net/websocket answers 403, and kubectl falls back to SPDY
-      if (!serveExecWebSocket(req, socket, head, exec, opts.wsProtocols ?? WS_PROTOCOLS, { ...execOpts, precheck })) return refuse(403);
+      if (!serveExecWebSocket(req, socket, head, exec, opts.wsProtocols ?? WS_PROTOCOLS, { ...execOpts, precheck, hang })) return refuse(403);
     } else if (isSpdyUpgrade(req) && opts.spdy !== false) {
       // SPDY: the API server proxies the upgrade to the kubelet, whose errors come back as they are
       if (!containerUp) return refuse(500, kubeletError);
-      if (!serveExecSpdy(req, socket, head, exec, execOpts))
+      if (hang) socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n');
+      else if (!serveExecSpdy(req, socket, head, exec, execOpts))
         return refuse(403, `unable to upgrade: unable to negotiate protocol: client supports [${req.headers['x-stream-protocol-version']}], server accepts [${SPDY_PROTOCOLS.join(' ')}]`);
     } else {
       return refuse(400, status(400, 'BadRequest', 'this API double serves exec over WebSocket (v5.channel.k8s.io) or, with spdy, SPDY/3.1'));
