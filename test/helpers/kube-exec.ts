@@ -7,7 +7,8 @@
 // - `nsenter -t 1 [-m -u -i -n -p …] -- CMD…` means "enter the node's namespaces": this
 //   sandbox cannot enter PID 1's namespaces (its /proc/1/ns links are unreadable even for
 //   root), and the double's "node" is this host anyway, so CMD runs directly. A missing CMD
-//   then fails as nsenter would (exit 127, "nsenter: failed to execute CMD: …").
+//   then fails as the image's nsenter would (exit 127; busybox: "nsenter: can't execute 'CMD': …",
+//   util-linux: "nsenter: failed to execute CMD: …").
 // - The process runs in its own process group, with the container's environment (image
 //   PATH, HOSTNAME, the container's `env` values), cwd `/`, not the test's environment.
 // - Backpressure both ways: output is read from the process only as fast as the client
@@ -232,6 +233,8 @@ export interface ExecSink {
 export interface ExecOptions {
   /** The container's environment for the process (PATH, HOSTNAME, spec env…). */
   env: Record<string, string>;
+  /** The container's image (its nsenter's wording of a failed exec: busybox or util-linux). */
+  image?: string;
   onExit?: (rec: ExecRecord) => void;
 }
 
@@ -271,7 +274,9 @@ export class ExecProcess {
         // what nsenter itself prints when it cannot exec the program, and its exit code
         const code = err.code === 'ENOENT' ? 127 : 126;
         const why = err.code === 'ENOENT' ? 'No such file or directory' : 'Permission denied';
-        this.sink.write(CH.stderr, Buffer.from(`nsenter: failed to execute ${rec.argv[0]}: ${why}\n`));
+        // the container image's nsenter says it: busybox's words, or util-linux's
+        const line = /(^|\/)busybox([:@]|$)/.test(this.opts.image ?? '') ? `nsenter: can't execute '${rec.argv[0]}': ${why}` : `nsenter: failed to execute ${rec.argv[0]}: ${why}`;
+        this.sink.write(CH.stderr, Buffer.from(`${line}\n`));
         this.end(kubeletStatusExit(code, rec.command), code);
       } else {
         const why = err.code === 'ENOENT' ? `exec: "${rec.argv[0]}": executable file not found in $PATH` : `exec: "${rec.argv[0]}": permission denied`;

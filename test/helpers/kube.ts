@@ -637,6 +637,7 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeServer
     const key = keyOf(o);
     const execOpts = {
       env: execEnv(o, exec.container, exec.tty),
+      image: String((((spec.containers ?? []) as Obj[]).find((x) => x.name === exec.container) ?? {}).image ?? ''),
       onProcess: (p: ExecProcess) => {
         execs.push(p.record);
         if (!procs.has(key)) procs.set(key, new Set());

@@ -414,7 +414,8 @@ describe.skipIf(skip)('Kubernetes API double with the real kubectl', () => {
       expect([cwd, host, leaked]).toEqual(['/', 'node-a', 'unset']);
       expect(lastExec(name)!.pid).toBe(Number(pid));
       const missing = await kx(execArgs(name, 'no-such-command'));
-      expect([missing.code, missing.stderr]).toEqual([127, 'nsenter: failed to execute no-such-command: No such file or directory\ncommand terminated with exit code 127\n']);
+      // the pod's image is busybox: its nsenter's words
+      expect([missing.code, missing.stderr]).toEqual([127, "nsenter: can't execute 'no-such-command': No such file or directory\ncommand terminated with exit code 127\n"]);
     });
 
     it('a command that cannot start (no nsenter): the runtime error, as kubectl prints it', async () => {
