@@ -8,7 +8,7 @@ import { CLUSTER_HELP, clusterArgs, clusterOptions, engineFor } from '../lib/clu
 import { discoverPods } from '../lib/io/discover.ts';
 import { ENGINES } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
-import { containerJson, containerLine } from '../lib/pods.ts';
+import { containerJson, containerLine, containerNameLine } from '../lib/pods.ts';
 
 export const HELP = `get_all_containers — every ready container in the cluster as NODE_IP,CONTAINER_ID lines.
 
@@ -67,10 +67,10 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       return 0;
     }
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
-    const cfg = loadConfig(args.config, io.env, { engine: args.engine, 'timeouts.kubectl': args.timeout });
+    const cfg = loadConfig(args.config, io.env, { engine: args.engine, transport: args.transport, 'timeouts.kubectl': args.timeout });
     const found = await discoverPods(cfg, clusterArgs(args), io);
     for (const c of found.containers)
-      io.stdout.write(`${args.json ? containerJson(c, engineFor(c.runtime, cfg, args.engine !== undefined)) : containerLine(c)}\n`);
+      io.stdout.write(`${args.json ? containerJson(c, engineFor(c.runtime, cfg, args.engine !== undefined)) : (cfg.transport === 'kubectl' ? containerNameLine(c) : containerLine(c))}\n`);
     if (args.verbose) {
       for (const s of found.skipped) io.stderr.write(`get_all_containers: skipped ${s}\n`);
       io.stderr.write(`get_all_containers: ${found.containers.length} containers\n`);

@@ -8,11 +8,11 @@ import { cli, wantsVerbose } from '../lib/cli.ts';
 import { ENGINES } from '../lib/config.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
 import { sh } from '../lib/quote.ts';
-import { checkContainerName, checkNodeAddress } from '../lib/targets.ts';
+import { checkContainerName, checkNode } from '../lib/targets.ts';
 import { parseRecords, utf8 } from '../lib/wire.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { nodeScript } from '../lib/io/node-files.ts';
-import { runNodeScript } from '../lib/io/runner.ts';
+import { runNodeScript, transportNote } from '../lib/io/runner.ts';
 
 export const HELP = `get_container_ns — the mount-namespace inode of a container's main process, on a node.
 
@@ -63,13 +63,13 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
     if (args.name === undefined) throw new UsageError('missing -n CONTAINER');
     const name = checkContainerName(args.name);
-    const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, 'timeouts.lookup': args.timeout });
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, transport: args.transport, 'timeouts.lookup': args.timeout });
+    const node = args.address === undefined ? undefined : checkNode(args.address, cfg.transport);
     const where = node ?? 'localhost';
 
     // On the node: ask the engine, stat the mount namespace → NS KEY ID PID INODE (or ERR).
     const script = nodeScript(cfg, ['get_container_ns'], [sh`sp_ns 0 ${cfg.engine} ${name}`]);
-    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
+    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${transportNote(node, cfg, cfg.timeouts.lookup)}${script}\n`), 0;
     const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.lookup, env: io.env });
 
     for (const r of parseRecords(run.stdout)) {

@@ -6,7 +6,7 @@ import { cli, wantsVerbose } from '../lib/cli.ts';
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import type { Job } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
-import { checkNodeAddress } from '../lib/targets.ts';
+import { checkNode } from '../lib/targets.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { selectTargets } from './sneakpeek/select.ts';
 
@@ -165,7 +165,18 @@ function parse(argv: string[]) {
     .option('status', { type: 'boolean', default: false })
     .option('reconcile', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
+    .option('cleanup', { type: 'boolean', default: false })
     .parseSync();
+}
+
+/** --cleanup: delete the pods transport kubectl left behind (lib/io/kubectl-transport.ts). */
+async function cleanup(args: ReturnType<typeof parse>, io: IO): Promise<number> {
+  const extra = (['type', 'file', 'name', 'address', 'selector', 'podsFile', 'exclude'] as const).find((k) => args[k] !== undefined);
+  if (extra) throw new UsageError(`--cleanup takes only --namespace NS or -A (and --dry-run), not --${extra.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (args.namespace !== undefined && args.allNamespaces) throw new UsageError('--namespace and -A exclude each other');
+  const cfg = loadConfig(args.config, io.env, { 'timeouts.kubectl': args.timeout, 'kubectl.namespace': args.namespace });
+  const { cleanupPods } = await import('../lib/io/kubectl-transport.ts');
+  return cleanupPods(cfg, { namespace: args.allNamespaces ? null : undefined, dryRun: args['dry-run'] }, io);
 }
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
@@ -175,7 +186,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       io.stdout.write(HELP);
       return 0;
     }
-    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer)');
+    if (args.cleanup) return cleanup(args, io);
+    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer), or --cleanup');
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
     // An option that does nothing for this type is a mistake worth saying, not ignoring.
     for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['json', args.json], ['null', args.null],
@@ -192,8 +204,10 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (lifecycle && args.file !== undefined) throw new UsageError(`--${lifecycle} asks the engine on the node: name the container with -n, not -f`);
     if (args.type === 'fswatch' && args.json && !lifecycle) throw new UsageError('--json with -t fswatch goes with --status or --reconcile');
     const job = JOB_OF[args.type];
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend, [`timeouts.${job}`]: args.timeout });
-    const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
+    const cfg = loadConfig(args.config, io.env, {
+      'ssh.user': args.user, engine: args.engine, backend: args.backend, transport: args.transport, [`timeouts.${job}`]: args.timeout,
+    });
+    const node = args.address === undefined ? undefined : checkNode(args.address, cfg.transport);
     const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
     const common = {
       dryRun: args['dry-run'], verbose: args.verbose, quiet: args.quiet, cluster: sel.cluster, failedBefore: sel.failed, deadline: cfg.timeouts[job],

@@ -1,0 +1,199 @@
+// Transport kubectl: a node's script reaches it through the Kubernetes API instead of ssh, for
+// clusters where nobody can ssh to a node (EKS, GKE, AKS, hardened ones). For each node, per
+// command, ONE short-lived privileged pod (lib/node-pod.ts says what it is):
+//   1. kubectl create -f -                 the pod, pinned to the node (spec.nodeName)
+//   2. kubectl get pod NAME -o json        polled until Running; a pod that fails to start
+//                                          (image pull, admission, no kubelet) fails the node
+//                                          with the reason from its status, within
+//                                          kubectl.startTimeout
+//   3. kubectl exec -i NAME -- nsenter -t 1 -m -u -i -n -p -- timeout -k 5 N sh -s
+//                                          the node script on stdin, its records streamed
+//                                          back exactly as over ssh (same backpressure)
+//   4. kubectl delete pod NAME --wait=false   on EVERY way out: success, failure, deadline,
+//                                          Ctrl-C (cleanup work still runs after it), a pod
+//                                          that never ran (then --grace-period=0 --force: no
+//                                          kubelet will confirm it).
+// Deleting the pod is what ends the script on the node when this side gives up: a killed
+// `kubectl exec` does not end the process it started (the runtime keeps it, blocked on an
+// output nobody reads, so the script's watchdog cannot see the session go). The node's own
+// `timeout` and the pod's activeDeadlineSeconds bound it even if sneakpeek is SIGKILLed.
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.ts';
+import { OpError } from '../errors.ts';
+import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress } from '../node-pod.ts';
+import type { IO } from './entry.ts';
+import { interruptedBy, onInterrupt } from './interrupt.ts';
+import { failureOf, GRACE_SECONDS, lastLine, onNode, runCommand, streamProcess, type CommandResult, type NodeRun, type RunOptions } from './runner.ts';
+
+// One run id per sneakpeek process: its pods are sneakpeek-<run>-1, -2, … and carry
+// sneakpeek.io/run=<run>, so that `kubectl delete pod -l sneakpeek.io/run=<run>` takes exactly them.
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const run = [...randomBytes(8)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
+let made = 0;
+
+/** This process's run id (the sneakpeek.io/run label of its pods). */
+export const runId = (): string => run;
+
+/** How long to wait between two looks at a starting pod: soon at first, then every second. */
+const pollDelays = [100, 200, 300, 500, 1000];
+/** A pod nobody reports on for this long: is its node there, and Ready? */
+const SILENT_MS = 1500;
+
+/** Wait `ms`, or less when the run is interrupted. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, Math.max(0, ms));
+    const undo = onInterrupt(done);
+    function done() {
+      clearTimeout(t);
+      undo();
+      resolve();
+    }
+  });
+}
+
+/** kubectl's own failure in one line: not found, timed out, or its last stderr line. */
+function kubectlFailure(what: string, r: CommandResult, cfg: Config, deadline: number): string {
+  if (r.code === 127) return `${cfg.paths.kubectl}: not found (set paths.kubectl in the config)`;
+  if (r.timedOut) return `${what}: timed out after ${deadline}s`;
+  return `${what}: ${lastLine(r.stderr) || `kubectl exited ${r.code}`}`;
+}
+
+/** kubectl exec's own words about the remote exit code: not the node's. */
+const EXIT_NOTE = /^command terminated with exit code \d+\n?$/gm;
+
+/** Run one node's script in a pod on that node; resolves with how it ended, never rejects. */
+export async function runInPod(plan: { node: string; script: string }, cfg: Config, opts: RunOptions): Promise<NodeRun> {
+  const where = plan.node;
+  const ns = cfg.kubectl.namespace;
+  const name = podName(run, ++made);
+  const pod = `pod ${ns}/${name}`;
+  const t0 = Date.now();
+  // In all, as with ssh: the time to start (like ssh's connect), the node's deadline, a grace.
+  const lifetime = cfg.kubectl.startTimeout + opts.deadline + 2 * GRACE_SECONDS;
+  const fail = (failure: string, code = 1): NodeRun => ({ node: plan.node, code, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: ${failure}` });
+  let running = false;
+  try {
+    // 1. create
+    const create = await runCommand(kubectlArgv.create(cfg), {
+      input: JSON.stringify(podManifest({ name, run, node: plan.node, lifetime }, cfg)),
+      deadline: cfg.timeouts.kubectl,
+    });
+    if (interruptedBy()) return fail(`interrupted (${interruptedBy()})`, 130);
+    if (create.code !== 0) return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
+
+    // 2. until Running, or the reason it will not be
+    const started = await untilRunning(cfg, plan.node, name, t0 + cfg.kubectl.startTimeout * 1000);
+    if (started !== true) return fail(started, interruptedBy() ? 130 : 1);
+    running = true;
+
+    // 3. the script, exactly as ssh would carry it
+    const limitMs = (opts.deadline + 2 * GRACE_SECONDS) * 1000;
+    const s = await streamProcess(kubectlArgv.exec(cfg, name, onNode(opts.deadline)), plan.script, limitMs, opts.onStdout);
+    const stderr = s.stderr.replace(EXIT_NOTE, '');
+    const result: NodeRun = { node: plan.node, code: s.code, stderr, stdout: s.stdout };
+    const ctx = { where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError };
+    result.failure = s.code === 137 && !lastLine(stderr) && !ctx.interrupted && !s.broken
+      ? `${where}: the script was killed (exit 137): its ${pod} was deleted or passed its deadline`
+      : failureOf(result, ctx);
+    return result;
+  } finally {
+    // 4. always: the pod goes (forced when no kubelet ever ran it: nobody would confirm).
+    const del = await runCommand(kubectlArgv.delete(cfg, [name], !running), { deadline: cfg.timeouts.kubectl, cleanup: true });
+    if (del.code !== 0) {
+      (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
+        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
+      );
+    }
+  }
+}
+
+/** Poll the pod until it runs (true), or say why it will not, by `end` (epoch ms). */
+async function untilRunning(cfg: Config, node: string, name: string, end: number): Promise<true | string> {
+  const pod = `pod ${cfg.kubectl.namespace}/${name}`;
+  const t0 = Date.now();
+  let nodeChecked = false;
+  for (let i = 0; ; i++) {
+    if (interruptedBy()) return `interrupted (${interruptedBy()})`;
+    const left = Math.ceil((end - Date.now()) / 1000);
+    const deadline = Math.max(1, Math.min(cfg.timeouts.kubectl, left));
+    const r = await runCommand(kubectlArgv.get(cfg, name), { deadline });
+    if (interruptedBy()) return `interrupted (${interruptedBy()})`;
+    if (r.code !== 0) return kubectlFailure(`cannot read ${pod}`, r, cfg, deadline);
+    let p;
+    try {
+      p = podProgress(JSON.parse(r.stdout));
+    } catch {
+      return `cannot read ${pod}: kubectl did not answer JSON`;
+    }
+    if (p.state === 'running') return true;
+    if (p.state === 'failed') return `${pod}: ${p.why}`;
+    // Nobody on the node has said a word: is there such a node, and is it Ready?
+    if (p.silent && !nodeChecked && Date.now() - t0 >= SILENT_MS) {
+      nodeChecked = true;
+      const n = await runCommand(kubectlArgv.node(cfg, node), { deadline });
+      if (n.code !== 0 && /NotFound/.test(n.stderr)) return `no such node (${lastLine(n.stderr)})`;
+      if (n.code === 0) {
+        let problem: string | undefined;
+        try {
+          problem = nodeProblem(JSON.parse(n.stdout));
+        } catch {
+          problem = undefined;
+        }
+        if (problem) return `${problem}; ${pod} stays Pending`;
+      }
+      // No answer about the node (e.g. no RBAC to read nodes): keep waiting for the pod.
+    }
+    if (Date.now() >= end) return `${pod} not Running after ${cfg.kubectl.startTimeout}s (kubectl.startTimeout): ${p.why}`;
+    await pause(Math.min(pollDelays[Math.min(i, pollDelays.length - 1)]!, end - Date.now()));
+  }
+}
+
+export interface CleanupArgs {
+  /** Only this namespace; null = every namespace; undefined = config kubectl.namespace. */
+  namespace: string | null | undefined;
+  dryRun: boolean;
+}
+
+/**
+ * `sneakpeek --cleanup`: every pod sneakpeek made (label app.kubernetes.io/managed-by=sneakpeek)
+ * and left behind — a run killed with SIGKILL, a second Ctrl-C, an API server that went away
+ * before the delete — is listed and deleted. A pod no kubelet ever reported on, or already
+ * Terminating on a node that never confirms, is deleted with --grace-period=0 --force. It ends
+ * the pods of runs still in progress too.
+ */
+export async function cleanupPods(cfg: Config, a: CleanupArgs, io: IO): Promise<number> {
+  const env = { ...process.env, ...io.env };
+  const namespace = a.namespace === undefined ? cfg.kubectl.namespace : a.namespace;
+  const list = await runCommand(kubectlArgv.leftovers(cfg, namespace), { env, deadline: cfg.timeouts.kubectl });
+  if (list.code !== 0) throw new OpError(kubectlFailure('kubectl get pods', list, cfg, cfg.timeouts.kubectl));
+  let rows;
+  try {
+    rows = managedPods(JSON.parse(list.stdout));
+  } catch {
+    throw new OpError('kubectl get pods: kubectl did not answer JSON');
+  }
+  let failed = 0;
+  // One kubectl per namespace and kind of delete.
+  const groups = new Map<string, typeof rows>();
+  for (const r of rows) {
+    const key = `${r.namespace}\n${r.terminating || r.orphaned ? 'force' : 'grace'}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const [key, pods] of groups) {
+    const [ns, how] = key.split('\n') as [string, string];
+    const force = how === 'force';
+    if (!a.dryRun) {
+      const del = await runCommand(kubectlArgv.delete(cfg, pods.map((p) => p.name), force, ns), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+      if (del.code !== 0) {
+        failed += pods.length;
+        io.stderr.write(`sneakpeek: ${kubectlFailure(`cannot delete ${pods.length} pod(s) in ${ns}`, del, cfg, cfg.timeouts.kubectl)}\n`);
+        continue;
+      }
+    }
+    for (const p of pods)
+      io.stdout.write(`${p.namespace}/${p.name} ${p.node || '-'} ${p.phase}${p.terminating ? ',Terminating' : ''} ${a.dryRun ? 'would be deleted' : force ? 'force-deleted' : 'deleted'}\n`);
+  }
+  io.stderr.write(`${rows.length - failed} of ${rows.length} pod(s) ${a.dryRun ? 'to delete' : 'deleted'}${namespace === null ? ' (all namespaces)' : ` (namespace ${namespace})`}\n`);
+  return failed ? 1 : 0;
+}
