@@ -22,7 +22,7 @@ import { runNodeScript, transportNote } from '../lib/io/runner.ts';
 export const HELP = `bpftool_map_container_ns — pin a mount-namespace map for BCC's --mntnsmap, then start TYPE@NAME.service.
 
 USAGE
-  bpftool_map_container_ns [-a NODE] [--backend B] [--no-start] [--timeout S] [--dry-run] INODE FILE TYPE
+  bpftool_map_container_ns [-a NODE] [--transport T] [--backend B] [--no-start] [--timeout S] [--dry-run] INODE FILE TYPE
   INODE=… FILE=… TYPE=… bpftool_map_container_ns          (the original's environment form)
 
 INODE is a mount-namespace inode (get_container_ns prints it); FILE the map's pin path on a
@@ -49,12 +49,14 @@ positive integer is refused: it would make a key that filters nothing.
 Prints: FILE INODE created|added|present [UNIT started|restarted|running]
 
 OPTIONS
-  -a, --address NODE     the node (hostname or IP; default: this host)
+  -a, --address NODE     the node (hostname or IP; its node name with --transport kubectl; default: this host)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
       --backend B        for execsnoop/tcptracer: bcc | bpftrace (config backend; default bcc)
       --no-start         only the map: no unit is started
       --timeout S        give the node S seconds (config timeouts.units; default 120)
       --dry-run          print the node script instead of running it
+      --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
+                         name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          more detail on stderr
   -h, --help             this text

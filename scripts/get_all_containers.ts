@@ -13,14 +13,15 @@ import { containerJson, containerLine, containerNameLine } from '../lib/pods.ts'
 export const HELP = `get_all_containers — every ready container in the cluster as NODE_IP,CONTAINER_ID lines.
 
 USAGE
-  get_all_containers [--namespace NS | -A] [-l SELECTOR] [--pods-file FILE|-] [-e POD]... [--running] [-c ENGINE] [--json] [-v]
+  get_all_containers [--namespace NS | -A] [-l SELECTOR] [--pods-file FILE|-] [-e POD]... [--running] [-c ENGINE] [--transport T] [--json] [-v]
 
 Runs \`kubectl get pods -o json\` (kubectl's current context and namespace unless told) and
 prints one line per container that is ready and started: NODE_IP,CONTAINER_ID, where
 NODE_IP is the pod's status.hostIP and CONTAINER_ID the first 12 characters after the
 runtime prefix (docker://, containerd://, cri-o://). Statuses are matched to containers by
 name: a pod with three containers gives three lines. Pods without a hostIP (pending) are
-skipped.
+skipped. With --transport kubectl (config transport) the lines are NODE_NAME,CONTAINER_ID:
+the pod's spec.nodeName, which is what -a takes then.
 
 Init containers: classic init containers have exited before the pod runs and are never
 listed; sidecar init containers (restartPolicy: Always) are listed like any container.
@@ -30,6 +31,8 @@ workload.
 OPTIONS
 ${CLUSTER_HELP}
       --timeout S        give kubectl S seconds (config timeouts.kubectl; default 60)
+      --transport T      ssh (lines start with the node's IP) | kubectl (with its name): what the other
+                         tools' -a takes with that transport (config transport, SNEAKPEEK_TRANSPORT)
   -c, --engine ENGINE    docker | podman | crictl | ctr | containerd: the engine sneakpeek's tools
                          use on every node (--json's "engine"); default: the pod's runtime's
                          (docker:// → docker, containerd:// → containerd = crictl when the node

@@ -17,7 +17,7 @@ import { runNodeScript, transportNote } from '../lib/io/runner.ts';
 export const HELP = `get_container_ns — the mount-namespace inode of a container's main process, on a node.
 
 USAGE
-  get_container_ns [-a NODE] -n CONTAINER [-u USER] [-c ENGINE] [--timeout S] [-v] [--dry-run]
+  get_container_ns [-a NODE] -n CONTAINER [-u USER] [-c ENGINE] [--transport T] [--timeout S] [-v] [--dry-run]
 
 Prints the inode of /proc/PID/ns/mnt (followed, like stat -L) of the container's main
 process: the key BCC's --mntnsmap filters on (see bpftool_map_container_ns). The engine
@@ -28,13 +28,15 @@ and namespace: its inode is printed. A stopped container, or an inode that is em
 an error — never a number that would make an empty filter.
 
 OPTIONS
-  -a, --address NODE     the node (hostname or IP; default: this host)
+  -a, --address NODE     the node (hostname or IP; its node name with --transport kubectl; default: this host)
   -n, --name CONTAINER   container name or id (a 12-character id from get_all_containers works)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
   -c, --engine ENGINE    docker | podman | crictl | ctr | containerd (config engine; containerd =
                          crictl when the node has it, else ctr)
       --timeout S        give the node S seconds (config timeouts.lookup; default 60)
       --dry-run          print the node script instead of running it
+      --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
+                         name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          also print the full container id and pid on stderr
   -h, --help             this text
@@ -42,6 +44,7 @@ OPTIONS
 EXAMPLES
   get_container_ns -n web                                 # this host: 4026532178
   get_container_ns -a 10.0.0.3 -n 4f1c2a9b7d3e            # over ssh, one session
+  get_container_ns --transport kubectl -a node-a -n 4f1c2a9b7d3e   # through a pod on node-a, no ssh
   get_all_containers | while IFS=, read -r node id; do
     echo "$node $id $(get_container_ns -a "$node" -n "$id")"; done
 
