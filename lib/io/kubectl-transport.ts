@@ -94,7 +94,7 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     const result: NodeRun = { node: plan.node, code: s.code, stderr, stdout: s.stdout };
     const ctx = { where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError };
     result.failure = s.code === 137 && !lastLine(stderr) && !ctx.interrupted && !s.broken
-      ? `${where}: the script was killed (exit 137): its ${pod} was deleted or passed its deadline`
+      ? `${where}: the script was killed (exit 137), as when its ${pod} is deleted or passes its deadline`
       : failureOf(result, ctx);
     return result;
   } finally {

@@ -341,6 +341,29 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     }
   }, 60_000);
 
+  it('the API server goes away mid-run: the node fails, and the pod that could not be deleted is named with what removes it', async () => {
+    const own = await startKube({ nodes: [{ name: 'node-x', ip: '127.0.0.2' }], startMs: 50 });
+    const release = holdLock();
+    try {
+      // a kubeconfig that outlives the server: kubectl then finds nobody at its address
+      const kubeconfig = path.join(tmp, 'gone.kubeconfig');
+      writeFileSync(kubeconfig, readFileSync(own.kubeconfig));
+      const ownEnv = { ...own.env, KUBECONFIG: kubeconfig, SNEAKPEEK_CONFIG: cfgFile };
+      const p = runToolAsync('bpftool_map_container_ns', ['-a', 'node-x', '--no-start', mntIno(C('a1')), '/sys/fs/bpf/mnt_ns_sp_kubectl_transport_never'], { env: ownEnv, timeoutMs: 60_000 });
+      const name = (await until(() => creates(own.events)[0], 15_000, 'create')).name;
+      await until(() => (own.processes()[`default/${name}`]?.length ?? 0) >= 2, 15_000, 'script running');
+      await own.close();
+      const r = await p;
+      expect(r.code).toBe(1);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`^sneakpeek: warning: node-x: pod default/${name} not deleted: The connection to the server 127\\.0\\.0\\.1:\\d+ was refused - did you specify the right host or port\\? \\(sneakpeek --cleanup removes it\\)$`));
+      expect(lines[1]).toMatch(/^bpftool_map_container_ns: node-x: /);
+    } finally {
+      release();
+    }
+  }, 40_000);
+
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
     expect([r.code, r.stderr]).toEqual([2, 'sneakpeek: --cleanup takes only --namespace NS or -A (and --dry-run), not --type (see sneakpeek --help)\n']);
