@@ -22,7 +22,7 @@ import type { Config } from '../config.ts';
 import { OpError } from '../errors.ts';
 import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress } from '../node-pod.ts';
 import type { IO } from './entry.ts';
-import { interruptedBy, onInterrupt } from './interrupt.ts';
+import { interruptedBy, onInterrupt, onLeave, stopped } from './interrupt.ts';
 import { failureOf, GRACE_SECONDS, lastLine, onNode, runCommand, streamProcess, type CommandResult, type NodeRun, type RunOptions } from './runner.ts';
 
 // One run id per sneakpeek process: its pods are sneakpeek-<run>-1, -2, … and carry
@@ -38,6 +38,23 @@ export const runId = (): string => run;
 const pollDelays = [100, 200, 300, 500, 1000];
 /** A pod nobody reports on for this long: is its node there, and Ready? */
 const SILENT_MS = 1500;
+
+/** Why this node stops here, once the run is being ended (Ctrl-C, SIGTERM, a reader gone). */
+const halted = (): string | undefined => (interruptedBy() ? `interrupted (${interruptedBy()})` : stopped() ? 'stopped (the output is no longer read)' : undefined);
+
+// The pods this process has made and not yet deleted. When it has to leave early (stdout's
+// reader gone: stopAll + exit), they are deleted on the way out, one kubectl per namespace.
+const livePods = new Map<string, { cfg: Config; running: boolean; env?: NodeJS.ProcessEnv }>();
+onLeave(async () => {
+  const groups = new Map<string, { cfg: Config; env?: NodeJS.ProcessEnv; names: string[] }>();
+  for (const [name, p] of livePods) {
+    const key = `${p.cfg.kubectl.namespace}\n${p.running}`;
+    if (!groups.has(key)) groups.set(key, { cfg: p.cfg, env: p.env, names: [] });
+    groups.get(key)!.names.push(name);
+  }
+  await Promise.all([...groups.entries()].map(([key, g]) =>
+    runCommand(kubectlArgv.delete(g.cfg, g.names, key.endsWith('false')), { env: g.env, deadline: g.cfg.timeouts.kubectl, cleanup: true })));
+});
 
 /** Wait `ms`, or less when the run is interrupted. */
 function pause(ms: number): Promise<void> {
@@ -72,24 +89,27 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
   // In all, as with ssh: the time to start (like ssh's connect), the node's deadline, a grace.
   const lifetime = cfg.kubectl.startTimeout + opts.deadline + 2 * GRACE_SECONDS;
   const fail = (failure: string, code = 1): NodeRun => ({ node: plan.node, code, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: ${failure}` });
-  let running = false;
+  const env = opts.env;
+  const live = { cfg, running: false, env };
+  livePods.set(name, live);
   try {
     // 1. create
     const create = await runCommand(kubectlArgv.create(cfg), {
       input: JSON.stringify(podManifest({ name, run, node: plan.node, lifetime }, cfg)),
+      env,
       deadline: cfg.timeouts.kubectl,
     });
-    if (interruptedBy()) return fail(`interrupted (${interruptedBy()})`, 130);
+    if (halted()) return fail(halted()!, 130);
     if (create.code !== 0) return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
 
     // 2. until Running, or the reason it will not be
-    const started = await untilRunning(cfg, plan.node, name, t0 + cfg.kubectl.startTimeout * 1000);
-    if (started !== true) return fail(started, interruptedBy() ? 130 : 1);
-    running = true;
+    const started = await untilRunning(cfg, env, plan.node, name, t0 + cfg.kubectl.startTimeout * 1000);
+    if (started !== true) return fail(started, halted() ? 130 : 1);
+    live.running = true;
 
     // 3. the script, exactly as ssh would carry it
     const limitMs = (opts.deadline + 2 * GRACE_SECONDS) * 1000;
-    const s = await streamProcess(kubectlArgv.exec(cfg, name, onNode(opts.deadline)), plan.script, limitMs, opts.onStdout);
+    const s = await streamProcess(kubectlArgv.exec(cfg, name, onNode(opts.deadline)), plan.script, limitMs, opts.onStdout, env);
     const stderr = s.stderr.replace(EXIT_NOTE, '');
     const result: NodeRun = { node: plan.node, code: s.code, stderr, stdout: s.stdout };
     const ctx = { where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError };
@@ -99,7 +119,8 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     return result;
   } finally {
     // 4. always: the pod goes (forced when no kubelet ever ran it: nobody would confirm).
-    const del = await runCommand(kubectlArgv.delete(cfg, [name], !running), { deadline: cfg.timeouts.kubectl, cleanup: true });
+    const del = await runCommand(kubectlArgv.delete(cfg, [name], !live.running), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+    livePods.delete(name);
     if (del.code !== 0) {
       (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
         `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
@@ -109,16 +130,16 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
 }
 
 /** Poll the pod until it runs (true), or say why it will not, by `end` (epoch ms). */
-async function untilRunning(cfg: Config, node: string, name: string, end: number): Promise<true | string> {
+async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, node: string, name: string, end: number): Promise<true | string> {
   const pod = `pod ${cfg.kubectl.namespace}/${name}`;
   const t0 = Date.now();
   let nodeChecked = false;
   for (let i = 0; ; i++) {
-    if (interruptedBy()) return `interrupted (${interruptedBy()})`;
+    if (halted()) return halted()!;
     const left = Math.ceil((end - Date.now()) / 1000);
     const deadline = Math.max(1, Math.min(cfg.timeouts.kubectl, left));
-    const r = await runCommand(kubectlArgv.get(cfg, name), { deadline });
-    if (interruptedBy()) return `interrupted (${interruptedBy()})`;
+    const r = await runCommand(kubectlArgv.get(cfg, name), { env, deadline });
+    if (halted()) return halted()!;
     if (r.code !== 0) return kubectlFailure(`cannot read ${pod}`, r, cfg, deadline);
     let p;
     try {
@@ -131,7 +152,7 @@ async function untilRunning(cfg: Config, node: string, name: string, end: number
     // Nobody on the node has said a word: is there such a node, and is it Ready?
     if (p.silent && !nodeChecked && Date.now() - t0 >= SILENT_MS) {
       nodeChecked = true;
-      const n = await runCommand(kubectlArgv.node(cfg, node), { deadline });
+      const n = await runCommand(kubectlArgv.node(cfg, node), { env, deadline });
       if (n.code !== 0 && /NotFound/.test(n.stderr)) return `no such node (${lastLine(n.stderr)})`;
       if (n.code === 0) {
         let problem: string | undefined;

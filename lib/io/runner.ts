@@ -17,7 +17,7 @@ import { checkSshOption, checkSshUser, type Config } from '../config.ts';
 import { oneLine } from '../errors.ts';
 import { shQuote } from '../quote.ts';
 import { checkNodeAddress } from '../targets.ts';
-import { interruptedBy, onInterrupt } from './interrupt.ts';
+import { interruptedBy, onInterrupt, stopped } from './interrupt.ts';
 
 export { checkNodeAddress };
 
@@ -138,8 +138,9 @@ onInterrupt(() => {
 });
 
 /**
- * Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. After Ctrl-C nothing
- * new runs, but for `cleanup` work (deleting the pods of a kubectl transport run).
+ * Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. Once the run is
+ * stopped (Ctrl-C, a reader gone) nothing new runs, but `cleanup` work (deleting the pods of a
+ * kubectl transport run).
  */
 async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number; cleanup?: boolean }): Promise<{ p: ProcessPromise }> {
   const $ = await zx();
@@ -150,7 +151,7 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
   p.stdin?.on('error', () => {});
   live.add(p);
   void p.finally(() => live.delete(p)).catch(() => {});
-  if (interruptedBy() && !o.cleanup) void p.kill('SIGTERM').catch(() => {});
+  if (stopped() && !o.cleanup) void p.kill('SIGTERM').catch(() => {});
   // Wrapped: a ProcessPromise is a thenable, and an async function would wait for it.
   return { p };
 }
@@ -169,7 +170,7 @@ export interface RunOptions {
 /** Run one node's script; resolves with how it ended, never rejects for a failed node. */
 export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOptions): Promise<NodeRun> {
   const where = plan.node ?? 'localhost';
-  if (interruptedBy()) return { node: plan.node, code: 130, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: not run (interrupted)` };
+  if (stopped()) return { node: plan.node, code: 130, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: not run (${interruptedBy() ? 'interrupted' : 'stopped'})` };
   // Transport kubectl: the same script on the same stdin, through a pod (lib/io/kubectl-transport.ts).
   if (viaPod(plan.node, cfg)) return (await import('./kubectl-transport.ts')).runInPod({ node: plan.node, script: plan.script }, cfg, opts);
   const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0, opts.deadline);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runToolAsync, TSX, type Run } from '../helpers/cli.ts';
 import { cleanupContainers, docker, dockerDiffSorted, ensureBusyboxImage, exec, runContainer, sortBytes } from '../helpers/docker.ts';
+import { shQuote } from '../../lib/quote.ts';
 import { pod, startKube, type KubeEvent, type KubeServer } from '../helpers/kube.ts';
 import { commandWorks, dockerUp, isRoot, missing } from '../helpers/prereq.ts';
 
@@ -419,6 +420,24 @@ process.stdout.write(JSON.stringify({ mb: process.resourceUsage().maxRSS / 1024,
     });
     return { done };
   }
+
+  it('| head -1 on a long listing: quiet exit 0, and the pod is deleted on the way out', async () => {
+    const mark = kube.events.length;
+    const cmd = `${shQuote(path.join(ROOT, 'bin/sneakpeek'))} -t files --chroot -a node-a -n ${short('big')} | head -1; echo "exit \${PIPESTATUS[0]}" >&2`;
+    const r = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-c', cmd], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.on('close', () => resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    });
+    expect(r.stdout).toMatch(/^[ACD] \/\S*\n$/);
+    expect(r.stderr).toBe('exit 0\n');
+    const ev = await allDeleted(mark);
+    const x = kube.execs.find((e) => e.pod === creates(ev)[0]!.name)!;
+    expect(x.stdoutBytes).toBeLessThan(18 << 20); // it did not run to the end of its ~19 MB
+  }, 60_000);
 
   it(`${BIG} added files through a pod: a reader that stops stops the node; memory as over plain sh; every line docker diff has`, async () => {
     const mark = kube.events.length;
