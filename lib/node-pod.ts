@@ -81,6 +81,8 @@ export function podManifest(p: PodPlan, cfg: Config): Record<string, unknown> {
 export const kubectlArgv = {
   create: (cfg: Config) => [cfg.paths.kubectl, 'create', `--namespace=${cfg.kubectl.namespace}`, '--filename=-', '--output=name'],
   get: (cfg: Config, name: string) => [cfg.paths.kubectl, 'get', 'pod', name, `--namespace=${cfg.kubectl.namespace}`, '--output=json'],
+  /** The pod now, then every change of it: one indented JSON object each, closed by a `}` line. */
+  watch: (cfg: Config, name: string) => [cfg.paths.kubectl, 'get', 'pod', name, `--namespace=${cfg.kubectl.namespace}`, '--watch', '--output=json'],
   node: (cfg: Config, node: string) => [cfg.paths.kubectl, 'get', 'node', checkNodeName(node), '--output=json'],
   /** `onNode`: the command the node runs, as over ssh: timeout -k 5 N sh -s. */
   exec: (cfg: Config, name: string, onNode: readonly string[]) => [
@@ -95,6 +97,23 @@ export const kubectlArgv = {
     cfg.paths.kubectl, 'get', 'pods', namespace === null ? '--all-namespaces' : `--namespace=${namespace}`, `--selector=${MANAGED_SELECTOR}`, '--output=json',
   ],
 };
+
+/**
+ * Splits `kubectl get -w -o json` output into its objects. kubectl indents every line of an
+ * object but its braces, and JSON strings hold no raw newline, so "\n}\n" ends one. Pure.
+ */
+export class WatchSplitter {
+  private buf = '';
+  push(chunk: string, each: (doc: unknown) => void): void {
+    this.buf += chunk;
+    let i: number;
+    while ((i = this.buf.indexOf('\n}\n')) >= 0) {
+      const text = this.buf.slice(0, i + 2);
+      this.buf = this.buf.slice(i + 3);
+      each(JSON.parse(text));
+    }
+  }
+}
 
 type Obj = { [k: string]: unknown };
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -2,15 +2,16 @@
 // clusters where nobody can ssh to a node (EKS, GKE, AKS, hardened ones). For each node, per
 // command, ONE short-lived privileged pod (lib/node-pod.ts says what it is):
 //   1. kubectl create -f -                 the pod, pinned to the node (spec.nodeName)
-//   2. kubectl get pod NAME -o json        polled until Running; a pod that fails to start
+//   2. kubectl get pod NAME -w -o json     watched until Running; a pod that fails to start
 //                                          (image pull, admission, no kubelet) fails the node
 //                                          with the reason from its status, within
-//                                          kubectl.startTimeout
+//                                          kubectl.startTimeout (a silent pod: its node is asked)
 //   3. kubectl exec -i NAME -- nsenter -t 1 -m -u -i -n -p -- timeout -k 5 N sh -s
 //                                          the node script on stdin, its records streamed
 //                                          back exactly as over ssh (same backpressure)
 //   4. kubectl delete pod NAME --wait=false   on EVERY way out: success, failure, deadline,
-//                                          Ctrl-C (cleanup work still runs after it), a pod
+//                                          Ctrl-C (cleanup work still runs after it), a
+//                                          reader gone (deleted before the early exit), a pod
 //                                          that never ran (then --grace-period=0 --force: no
 //                                          kubelet will confirm it).
 // Deleting the pod is what ends the script on the node when this side gives up: a killed
@@ -19,10 +20,10 @@
 // `timeout` and the pod's activeDeadlineSeconds bound it even if sneakpeek is SIGKILLed.
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
-import { OpError } from '../errors.ts';
-import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress } from '../node-pod.ts';
+import { OpError, oneLine } from '../errors.ts';
+import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress, WatchSplitter } from '../node-pod.ts';
 import type { IO } from './entry.ts';
-import { interruptedBy, onInterrupt, onLeave, stopped } from './interrupt.ts';
+import { interruptedBy, onLeave, stopped } from './interrupt.ts';
 import { failureOf, GRACE_SECONDS, lastLine, onNode, runCommand, streamProcess, type CommandResult, type NodeRun, type RunOptions } from './runner.ts';
 
 // One run id per sneakpeek process: its pods are sneakpeek-<run>-1, -2, … and carry
@@ -34,8 +35,6 @@ let made = 0;
 /** This process's run id (the sneakpeek.io/run label of its pods). */
 export const runId = (): string => run;
 
-/** How long to wait between two looks at a starting pod: soon at first, then every second. */
-const pollDelays = [100, 200, 300, 500, 1000];
 /** A pod nobody reports on for this long: is its node there, and Ready? */
 const SILENT_MS = 1500;
 
@@ -55,19 +54,6 @@ onLeave(async () => {
   await Promise.all([...groups.entries()].map(([key, g]) =>
     runCommand(kubectlArgv.delete(g.cfg, g.names, key.endsWith('false')), { env: g.env, deadline: g.cfg.timeouts.kubectl, cleanup: true })));
 });
-
-/** Wait `ms`, or less when the run is interrupted. */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, Math.max(0, ms));
-    const undo = onInterrupt(done);
-    function done() {
-      clearTimeout(t);
-      undo();
-      resolve();
-    }
-  });
-}
 
 /** kubectl's own failure in one line: not found, timed out, or its last stderr line. */
 function kubectlFailure(what: string, r: CommandResult, cfg: Config, deadline: number): string {
@@ -109,7 +95,7 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
 
     // 3. the script, exactly as ssh would carry it
     const limitMs = (opts.deadline + 2 * GRACE_SECONDS) * 1000;
-    const s = await streamProcess(kubectlArgv.exec(cfg, name, onNode(opts.deadline)), plan.script, limitMs, opts.onStdout, env);
+    const s = await streamProcess(kubectlArgv.exec(cfg, name, onNode(opts.deadline)), { input: plan.script, limitMs, onStdout: opts.onStdout, env });
     const stderr = s.stderr.replace(EXIT_NOTE, '');
     const result: NodeRun = { node: plan.node, code: s.code, stderr, stdout: s.stdout };
     const ctx = { where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError };
@@ -129,45 +115,61 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
   }
 }
 
-/** Poll the pod until it runs (true), or say why it will not, by `end` (epoch ms). */
+/**
+ * Watch the pod (one `kubectl get -w`) until it runs (true), or say why it will not, by `end`
+ * (epoch ms). A pod nobody has reported on after SILENT_MS makes us ask about its node.
+ */
 async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, node: string, name: string, end: number): Promise<true | string> {
   const pod = `pod ${cfg.kubectl.namespace}/${name}`;
-  const t0 = Date.now();
-  let nodeChecked = false;
-  for (let i = 0; ; i++) {
-    if (halted()) return halted()!;
-    const left = Math.ceil((end - Date.now()) / 1000);
-    const deadline = Math.max(1, Math.min(cfg.timeouts.kubectl, left));
-    const r = await runCommand(kubectlArgv.get(cfg, name), { env, deadline });
-    if (halted()) return halted()!;
-    if (r.code !== 0) return kubectlFailure(`cannot read ${pod}`, r, cfg, deadline);
-    let p;
+  let verdict: true | string | undefined;
+  let last = 'no status yet';
+  let silent = true;
+  const done = new AbortController();
+  const decide = (v: true | string) => {
+    verdict ??= v;
+    done.abort();
+  };
+  const split = new WatchSplitter();
+  const onStdout = (c: Buffer) =>
+    split.push(c.toString('utf8'), (doc) => {
+      const p = podProgress(doc);
+      if (p.state === 'running') return decide(true);
+      if (p.state === 'failed') return decide(`${pod}: ${p.why}`);
+      last = p.why;
+      silent &&= p.silent;
+    });
+  // Nobody on the node has said a word: is there such a node, and is it Ready?
+  const nodeCheck = setTimeout(async () => {
+    if (!silent || verdict !== undefined) return;
+    const n = await runCommand(kubectlArgv.node(cfg, node), { env, deadline: Math.max(1, Math.min(cfg.timeouts.kubectl, Math.ceil((end - Date.now()) / 1000))) });
+    if (!silent || verdict !== undefined) return;
+    if (n.code !== 0 && /NotFound/.test(n.stderr)) return decide(`no such node (${lastLine(n.stderr)})`);
+    let problem: string | undefined;
     try {
-      p = podProgress(JSON.parse(r.stdout));
+      problem = n.code === 0 ? nodeProblem(JSON.parse(n.stdout)) : undefined;
     } catch {
-      return `cannot read ${pod}: kubectl did not answer JSON`;
+      problem = undefined;
     }
-    if (p.state === 'running') return true;
-    if (p.state === 'failed') return `${pod}: ${p.why}`;
-    // Nobody on the node has said a word: is there such a node, and is it Ready?
-    if (p.silent && !nodeChecked && Date.now() - t0 >= SILENT_MS) {
-      nodeChecked = true;
-      const n = await runCommand(kubectlArgv.node(cfg, node), { env, deadline });
-      if (n.code !== 0 && /NotFound/.test(n.stderr)) return `no such node (${lastLine(n.stderr)})`;
-      if (n.code === 0) {
-        let problem: string | undefined;
-        try {
-          problem = nodeProblem(JSON.parse(n.stdout));
-        } catch {
-          problem = undefined;
-        }
-        if (problem) return `${problem}; ${pod} stays Pending`;
-      }
-      // No answer about the node (e.g. no RBAC to read nodes): keep waiting for the pod.
+    // No answer about the node (e.g. no RBAC to read nodes): keep waiting for the pod.
+    if (problem) decide(`${problem}; ${pod} stays Pending`);
+  }, SILENT_MS);
+  try {
+    // A watch the server ends early (its own timeout) is started again while there is time.
+    while (verdict === undefined && !halted() && Date.now() < end) {
+      const w = await streamProcess(kubectlArgv.watch(cfg, name), { input: '', limitMs: end - Date.now(), onStdout, env, abort: done.signal });
+      if (verdict !== undefined || halted()) break;
+      if (w.broken) return `cannot read ${pod}: ${w.broken}`;
+      if (w.code === 127) return `${cfg.paths.kubectl}: not found (set paths.kubectl in the config)`;
+      if (w.code !== 0 && Date.now() < end - 50) return `cannot watch ${pod}: ${lastLine(w.stderr) || `kubectl exited ${w.code}`}`;
     }
-    if (Date.now() >= end) return `${pod} not Running after ${cfg.kubectl.startTimeout}s (kubectl.startTimeout): ${p.why}`;
-    await pause(Math.min(pollDelays[Math.min(i, pollDelays.length - 1)]!, end - Date.now()));
+  } catch (e) {
+    return `cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`;
+  } finally {
+    clearTimeout(nodeCheck);
   }
+  if (verdict !== undefined) return verdict;
+  if (halted()) return halted()!;
+  return `${pod} not Running after ${cfg.kubectl.startTimeout}s (kubectl.startTimeout): ${last}`;
 }
 
 export interface CleanupArgs {

@@ -175,7 +175,7 @@ export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOption
   if (viaPod(plan.node, cfg)) return (await import('./kubectl-transport.ts')).runInPod({ node: plan.node, script: plan.script }, cfg, opts);
   const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0, opts.deadline);
   const limitMs = operatorDeadline(plan.node, cfg, opts.deadline) * 1000;
-  const s = await streamProcess(argv, plan.script, limitMs, opts.onStdout, opts.env);
+  const s = await streamProcess(argv, { input: plan.script, limitMs, onStdout: opts.onStdout, env: opts.env });
   const run: NodeRun = { node: plan.node, code: s.code, stderr: s.stderr, stdout: s.stdout };
   run.failure = failureOf(run, {
     where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError,
@@ -195,14 +195,28 @@ export interface Streamed {
   spawnError?: unknown;
 }
 
+export interface StreamOptions {
+  input: string;
+  /** Its deadline: past it, the process (and its tree) is killed. */
+  limitMs: number;
+  onStdout?: RunOptions['onStdout'];
+  env?: NodeJS.ProcessEnv;
+  /** Ends the process early once aborted (a watch that has seen what it waited for). */
+  abort?: AbortSignal;
+}
+
 /**
  * Run `argv` with `input` on stdin, within `limitMs`, streaming stdout to `onStdout` with
  * backpressure (a returned promise pauses the process's output until it settles): what a node
  * session is, whatever carries it (ssh, `sh` here, kubectl exec).
  */
-export async function streamProcess(argv: readonly string[], input: string, limitMs: number, onStdout?: RunOptions['onStdout'], env?: NodeJS.ProcessEnv): Promise<Streamed> {
+export async function streamProcess(argv: readonly string[], opt: StreamOptions): Promise<Streamed> {
+  const { input, limitMs, onStdout, env } = opt;
   const t0 = Date.now();
   const { p } = await start(argv, { input, env, deadlineMs: limitMs });
+  const abort = () => void p.kill('SIGTERM').catch(() => {});
+  if (opt.abort?.aborted) abort();
+  opt.abort?.addEventListener('abort', abort, { once: true });
   const out: Buffer[] = [];
   const err = new Tail();
   // A handler that throws (output we cannot read) ends this node, not the whole run.
@@ -223,6 +237,7 @@ export async function streamProcess(argv: readonly string[], input: string, limi
   });
   p.stderr.on('data', (c: Buffer) => err.push(c));
   const o = await p;
+  opt.abort?.removeEventListener('abort', abort);
   const code = o.exitCode ?? (o.signal ? 128 + (os.constants.signals[o.signal] ?? 0) : 1);
   const stderr = err.text().replace(/^\n+/gm, '');
   return { code, stderr, stdout: Buffer.concat(out), broken, elapsedMs: Date.now() - t0, spawnError: o.cause };

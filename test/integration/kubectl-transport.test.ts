@@ -162,6 +162,8 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
       expect(x.command).toEqual(['nsenter', '-t', '1', '-m', '-u', '-i', '-n', '-p', '--', 'timeout', '-k', '5', '900', 'sh', '-s']);
       expect(x).toMatchObject({ container: 'sneakpeek', stdin: true, exitCode: 0, stdinClosed: true, clientGone: false, killed: false });
     }
+    // no polling: each pod is watched once until it runs
+    for (const name of pods) expect(kube.requests.filter((u) => u.includes('watch=true') && u.includes(`metadata.name%3D${name}`))).toHaveLength(1);
     // the pods as made: pinned, host namespaces, privileged, bounded, labelled with one run id
     const made = kube.events.slice(mark).filter((e) => e.verb === 'create').map((e) => e.labels!['sneakpeek.io/run']);
     expect(new Set(made).size).toBe(1);

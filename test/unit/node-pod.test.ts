@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { forTransport } from '../../lib/cluster.ts';
 import { DEFAULTS, resolveConfig, type Config } from '../../lib/config.ts';
-import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress } from '../../lib/node-pod.ts';
+import { kubectlArgv, managedPods, nodeProblem, podManifest, podName, podProgress, WatchSplitter } from '../../lib/node-pod.ts';
 import { onNode, transportNote, viaPod } from '../../lib/io/runner.ts';
 import { checkNode, checkNodeName } from '../../lib/targets.ts';
 import type { PodContainer } from '../../lib/pods.ts';
@@ -66,6 +66,7 @@ describe('kubectl command lines', () => {
   it.each([
     ['create', kubectlArgv.create(c), ['kubectl', 'create', '--namespace=ops', '--filename=-', '--output=name']],
     ['get', kubectlArgv.get(c, 'sneakpeek-abcd-1'), ['kubectl', 'get', 'pod', 'sneakpeek-abcd-1', '--namespace=ops', '--output=json']],
+    ['watch', kubectlArgv.watch(c, 'sneakpeek-abcd-1'), ['kubectl', 'get', 'pod', 'sneakpeek-abcd-1', '--namespace=ops', '--watch', '--output=json']],
     ['node', kubectlArgv.node(c, 'node-a'), ['kubectl', 'get', 'node', 'node-a', '--output=json']],
     ['exec: nsenter into PID 1, then the node command ssh would run', kubectlArgv.exec(c, 'sneakpeek-abcd-1', onNode(60)), [
       'kubectl', 'exec', '--stdin', '--namespace=ops', 'sneakpeek-abcd-1', '--container=sneakpeek', '--',
@@ -212,5 +213,22 @@ describe('config: transport and kubectl.*', () => {
     const c = resolveConfig('transport: kubectl\nkubectl:\n  image: registry.example:5000/tools/busybox@sha256:abc\n  pullSecret: reg.cred\n', 'c', {});
     expect(c.kubectl).toEqual({ ...DEFAULTS.kubectl, image: 'registry.example:5000/tools/busybox@sha256:abc', pullSecret: 'reg.cred' });
     expect(resolveConfig('kubectl:\n  pullSecret: null\n', 'c', {}).kubectl.pullSecret).toBeNull();
+  });
+});
+
+describe('WatchSplitter: kubectl get -w -o json, object by object, however it is chunked', () => {
+  // what kubectl prints: each object indented, its closing brace alone on a line
+  const objs = [{ metadata: { name: 'a' }, status: { phase: 'Pending', message: 'x\n}\ny {' } }, { metadata: { name: 'a' }, status: { phase: 'Running' } }];
+  const text = objs.map((o) => `${JSON.stringify(o, null, 4)}\n`).join('');
+  it.each([1, 2, 7, 64, text.length])('chunks of %i characters', (n) => {
+    const got: unknown[] = [];
+    const w = new WatchSplitter();
+    for (let i = 0; i < text.length; i += n) w.push(text.slice(i, i + n), (d) => got.push(d));
+    expect(got).toEqual(objs);
+  });
+  it('holds a partial object back', () => {
+    const got: unknown[] = [];
+    new WatchSplitter().push(text.slice(0, text.length - 3), (d) => got.push(d));
+    expect(got).toEqual([objs[0]]);
   });
 });
