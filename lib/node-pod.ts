@@ -81,8 +81,16 @@ export function podManifest(p: PodPlan, cfg: Config): Record<string, unknown> {
 export const kubectlArgv = {
   create: (cfg: Config) => [cfg.paths.kubectl, 'create', `--namespace=${cfg.kubectl.namespace}`, '--filename=-', '--output=name'],
   get: (cfg: Config, name: string) => [cfg.paths.kubectl, 'get', 'pod', name, `--namespace=${cfg.kubectl.namespace}`, '--output=json'],
-  /** The pod now, then every change of it: one indented JSON object each, closed by a `}` line. */
-  watch: (cfg: Config, name: string) => [cfg.paths.kubectl, 'get', 'pod', name, `--namespace=${cfg.kubectl.namespace}`, '--watch', '--output=json'],
+  /**
+   * The pod now, then every change of it: one indented JSON object each, closed by a `}` line.
+   * A list (by field selector), not `get pod NAME -w`: for one named object kubectl watches from
+   * resourceVersion 0 and drops the first event as a repeat of what it printed, so a change
+   * between its get and its watch (Pending → Running) is never printed. A list's watch starts
+   * at the list's resourceVersion: nothing is lost.
+   */
+  watch: (cfg: Config, name: string) => [
+    cfg.paths.kubectl, 'get', 'pods', `--namespace=${cfg.kubectl.namespace}`, `--field-selector=metadata.name=${name}`, '--watch', '--output=json',
+  ],
   node: (cfg: Config, node: string) => [cfg.paths.kubectl, 'get', 'node', checkNodeName(node), '--output=json'],
   /** `onNode`: the command the node runs, as over ssh: timeout -k 5 N sh -s. */
   exec: (cfg: Config, name: string, onNode: readonly string[]) => [

@@ -2,7 +2,8 @@
 // clusters where nobody can ssh to a node (EKS, GKE, AKS, hardened ones). For each node, per
 // command, ONE short-lived privileged pod (lib/node-pod.ts says what it is):
 //   1. kubectl create -f -                 the pod, pinned to the node (spec.nodeName)
-//   2. kubectl get pod NAME -w -o json     watched until Running; a pod that fails to start
+//   2. kubectl get pods --field-selector metadata.name=NAME -w -o json
+//                                          watched until Running; a pod that fails to start
 //                                          (image pull, admission, no kubelet) fails the node
 //                                          with the reason from its status, within
 //                                          kubectl.startTimeout (a silent pod: its node is asked)

@@ -124,7 +124,8 @@ describe.skipIf(skip)('monitors through transport kubectl', () => {
   it('-t tcptracer -A, then --stop --purge: one pod per node each time', async () => {
     let mark = kube.events.length;
     const up = await sp('tcptracer', ['--backend', 'bpftrace', '-A']);
-    expect([up.code, up.stderr]).toEqual([0, '3 ok, 0 failed\n']);
+    expect(up.stderr).toBe('3 ok, 0 failed\n');
+    expect(up.code).toBe(0);
     expect(up.stdout.split('\n').filter(Boolean).sort()).toEqual(
       where.map(([k, node]) => `${node},${ids[k]} tcptracer@${ids[k]}.service started ${logOf('tcptracer', ids[k]!)} ${inodeOf(C[k])} ${mapOf(ids[k]!)} created`).sort(),
     );
@@ -132,7 +133,8 @@ describe.skipIf(skip)('monitors through transport kubectl', () => {
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
     mark = kube.events.length;
     const down = await sp('tcptracer', ['--stop', '--purge', '-A']);
-    expect([down.code, down.stderr.trimEnd().split('\n').pop()]).toEqual([0, '3 ok, 0 failed']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr.trimEnd().split('\n').pop()).toBe('3 ok, 0 failed');
     expect(down.stdout.split('\n').filter(Boolean).sort()).toEqual(where.map(([k, node]) => `${node},${ids[k]} tcptracer@${ids[k]}.service stopped ${mapOf(ids[k]!)} removed`).sort());
     expect(existsSync(path.join(sd.unitDir, 'tcptracer@.service'))).toBe(false);
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
@@ -141,13 +143,15 @@ describe.skipIf(skip)('monitors through transport kubectl', () => {
   it('-t fswatch -A, then --stop --purge: one pod per node each time', async () => {
     let mark = kube.events.length;
     const up = await sp('fswatch', ['-A']);
-    expect([up.code, up.stderr]).toEqual([0, '3 ok, 0 failed\n']);
+    expect(up.stderr).toBe('3 ok, 0 failed\n');
+    expect(up.code).toBe(0);
     expect(up.stdout.split('\n').filter(Boolean).sort()).toEqual(where.map(([k, node]) => `${node},${ids[k]} fswatch@${ids[k]}.service started ${logOf('fswatch', ids[k]!)}`).sort());
     for (const [k] of where) expect(sd.systemctl('is-active', `fswatch@${ids[k]}.service`).stdout.trim()).toBe('active');
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
     mark = kube.events.length;
     const down = await sp('fswatch', ['--stop', '--purge', '-A']);
-    expect([down.code, down.stderr.trimEnd().split('\n').pop()]).toEqual([0, '3 ok, 0 failed']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr.trimEnd().split('\n').pop()).toBe('3 ok, 0 failed');
     expect(down.stdout.split('\n').filter(Boolean).sort()).toEqual(where.map(([k, node]) => `${node},${ids[k]} fswatch@${ids[k]}.service stopped`).sort());
     expect(existsSync(path.join(sd.unitDir, 'fswatch@.service'))).toBe(false);
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });

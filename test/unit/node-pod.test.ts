@@ -66,7 +66,7 @@ describe('kubectl command lines', () => {
   it.each([
     ['create', kubectlArgv.create(c), ['kubectl', 'create', '--namespace=ops', '--filename=-', '--output=name']],
     ['get', kubectlArgv.get(c, 'sneakpeek-abcd-1'), ['kubectl', 'get', 'pod', 'sneakpeek-abcd-1', '--namespace=ops', '--output=json']],
-    ['watch', kubectlArgv.watch(c, 'sneakpeek-abcd-1'), ['kubectl', 'get', 'pod', 'sneakpeek-abcd-1', '--namespace=ops', '--watch', '--output=json']],
+    ['watch', kubectlArgv.watch(c, 'sneakpeek-abcd-1'), ['kubectl', 'get', 'pods', '--namespace=ops', '--field-selector=metadata.name=sneakpeek-abcd-1', '--watch', '--output=json']],
     ['node', kubectlArgv.node(c, 'node-a'), ['kubectl', 'get', 'node', 'node-a', '--output=json']],
     ['exec: nsenter into PID 1, then the node command ssh would run', kubectlArgv.exec(c, 'sneakpeek-abcd-1', onNode(60)), [
       'kubectl', 'exec', '--stdin', '--namespace=ops', 'sneakpeek-abcd-1', '--container=sneakpeek', '--',
