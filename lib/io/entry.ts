@@ -69,6 +69,8 @@ export async function runEntry(main: (argv: string[]) => Promise<number>): Promi
     if (leaving) return;
     leaving = true;
     stopAll();
+    // Nothing more to say: what the stopped nodes report from here is only that they were stopped.
+    process.stderr.write = (() => true) as typeof process.stderr.write;
     void undoBeforeLeaving().finally(() => process.exit(code));
   };
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -43,18 +43,36 @@ const SILENT_MS = 1500;
 const halted = (): string | undefined => (interruptedBy() ? `interrupted (${interruptedBy()})` : stopped() ? 'stopped (the output is no longer read)' : undefined);
 
 // The pods this process has made and not yet deleted. When it has to leave early (stdout's
-// reader gone: stopAll + exit), they are deleted on the way out, one kubectl per namespace.
-const livePods = new Map<string, { cfg: Config; running: boolean; env?: NodeJS.ProcessEnv }>();
-onLeave(async () => {
-  const groups = new Map<string, { cfg: Config; env?: NodeJS.ProcessEnv; names: string[] }>();
-  for (const [name, p] of livePods) {
+// reader gone: stopAll + exit), they are deleted on the way out; each pod is deleted once,
+// whoever asks first (its own run's last step, or the way out), one kubectl per group.
+interface LivePod {
+  cfg: Config;
+  /** A kubelet has run it: a plain delete; otherwise forced (no kubelet would confirm). */
+  running: boolean;
+  env?: NodeJS.ProcessEnv;
+  deleted?: Promise<CommandResult>;
+}
+const livePods = new Map<string, LivePod>();
+
+function deletePods(names: readonly string[]): Promise<CommandResult[]> {
+  const groups = new Map<string, { pods: LivePod[]; names: string[] }>();
+  for (const name of names) {
+    const p = livePods.get(name);
+    if (!p || p.deleted) continue;
     const key = `${p.cfg.kubectl.namespace}\n${p.running}`;
-    if (!groups.has(key)) groups.set(key, { cfg: p.cfg, env: p.env, names: [] });
+    if (!groups.has(key)) groups.set(key, { pods: [], names: [] });
+    groups.get(key)!.pods.push(p);
     groups.get(key)!.names.push(name);
   }
-  await Promise.all([...groups.entries()].map(([key, g]) =>
-    runCommand(kubectlArgv.delete(g.cfg, g.names, key.endsWith('false')), { env: g.env, deadline: g.cfg.timeouts.kubectl, cleanup: true })));
-});
+  for (const g of groups.values()) {
+    const { cfg, running, env } = g.pods[0]!;
+    const del = runCommand(kubectlArgv.delete(cfg, g.names, !running), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+    for (const p of g.pods) p.deleted = del;
+  }
+  const none: CommandResult = { code: 0, stdout: '', stderr: '', timedOut: false };
+  return Promise.all(names.map((n) => livePods.get(n)?.deleted ?? Promise.resolve(none)));
+}
+onLeave(async () => void (await deletePods([...livePods.keys()])));
 
 /** kubectl's own failure in one line: not found, timed out, or its last stderr line. */
 function kubectlFailure(what: string, r: CommandResult, cfg: Config, deadline: number): string {
@@ -77,7 +95,7 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
   const lifetime = cfg.kubectl.startTimeout + opts.deadline + 2 * GRACE_SECONDS;
   const fail = (failure: string, code = 1): NodeRun => ({ node: plan.node, code, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: ${failure}` });
   const env = opts.env;
-  const live = { cfg, running: false, env };
+  const live: LivePod = { cfg, running: false, env };
   livePods.set(name, live);
   try {
     // 1. create
@@ -106,11 +124,11 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     return result;
   } finally {
     // 4. always: the pod goes (forced when no kubelet ever ran it: nobody would confirm).
-    const del = await runCommand(kubectlArgv.delete(cfg, [name], !live.running), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+    const [del] = await deletePods([name]);
     livePods.delete(name);
-    if (del.code !== 0) {
+    if (del!.code !== 0) {
       (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
-        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
+        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del!, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
       );
     }
   }
@@ -209,7 +227,7 @@ export async function cleanupPods(cfg: Config, a: CleanupArgs, io: IO): Promise<
     const force = how === 'force';
     if (!a.dryRun) {
       const del = await runCommand(kubectlArgv.delete(cfg, pods.map((p) => p.name), force, ns), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
-      if (del.code !== 0) {
+      if (del!.code !== 0) {
         failed += pods.length;
         io.stderr.write(`sneakpeek: ${kubectlFailure(`cannot delete ${pods.length} pod(s) in ${ns}`, del, cfg, cfg.timeouts.kubectl)}\n`);
         continue;

@@ -198,11 +198,21 @@ function procTable(): ProcInfo[] {
   return out;
 }
 
-/** Live (non-zombie) pids that are `roots`, their descendants, or in their process groups. */
+/**
+ * Live (non-zombie) pids that are `roots`, their descendants, or in their process groups.
+ * groupOnly (the roots are gone, reaped): only their groups' members. While such a group has
+ * members the kernel keeps its id from any new process; once it is empty the id can be reused
+ * (pid_max is 32768 here, and the test suite wraps it in minutes) — by a process that is then
+ * the LEADER of a new group of the same id (`timeout`, an sshd session: another test's node
+ * script). A root whose id a live process holds again is that case: none of its group is ours.
+ */
 export function processTree(roots: number[], how: { groupOnly?: boolean } = {}): number[] {
   if (!roots.length) return [];
   const table = procTable();
-  if (how.groupOnly) return table.filter((p) => roots.includes(p.pgid) && p.state !== 'Z').map((p) => p.pid).sort((a, b) => a - b);
+  if (how.groupOnly) {
+    const reused = new Set(table.filter((p) => roots.includes(p.pid)).map((p) => p.pid));
+    return table.filter((p) => roots.includes(p.pgid) && !reused.has(p.pgid) && p.state !== 'Z').map((p) => p.pid).sort((a, b) => a - b);
+  }
   const children = new Map<number, number[]>();
   for (const p of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
   const groups = new Set(roots);
@@ -375,7 +385,8 @@ export class ExecProcess {
 
   /**
    * Pids of the process and everything it started: its descendants while it lives; after it
-   * is reaped only its process group (whose id the kernel does not reuse while it has members).
+   * is reaped only its process group (whose id the kernel does not reuse while it has members),
+   * and nothing once that id belongs to a new process (see processTree).
    */
   pids(): number[] {
     const pid = this.child?.pid;
@@ -390,7 +401,7 @@ export class ExecProcess {
     this.record.killed = this.record.killed || this.alive;
     for (let round = 0; round < 20; round++) {
       const pids = this.pids();
-      if (!pids.length) break;
+      if (!pids.length) break; // nothing of ours left (and never a group whose id was reused)
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { kubeletStatusExit, nodeArgv, statusExit, statusInternal, statusSuccess, translateStatus } from '../helpers/kube-exec.ts';
+import { spawn } from 'node:child_process';
+import { kubeletStatusExit, nodeArgv, processTree, statusExit, statusInternal, statusSuccess, translateStatus } from '../helpers/kube-exec.ts';
 import { normalizeImage } from '../helpers/kube-pod-status.ts';
 import { fieldsMatch, labelsMatch } from '../helpers/kube-select.ts';
 import { invalidMessage, unknownFields, validatePod } from '../helpers/kube-validate.ts';
@@ -257,5 +258,34 @@ describe('image names as the runtime reports them', () => {
     ['busybox@sha256:abc', 'docker.io/library/busybox@sha256:abc'],
   ])('%s → %s', (image, want) => {
     expect(normalizeImage(image)).toBe(want);
+  });
+});
+
+describe('processTree of a reaped exec: its group, never a group whose id was reused', () => {
+  const until = async (f: () => boolean) => {
+    for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  it('a leader that exited leaves its group members (orphans) to be killed', async () => {
+    const sh = spawn('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => sh.on('close', r));
+    const sleeper = Number(out.trim());
+    try {
+      expect(processTree([sh.pid!], { groupOnly: true })).toEqual([sleeper]);
+    } finally {
+      process.kill(sleeper, 'SIGKILL');
+    }
+  });
+  it('an id a live process holds again (it leads its own group now) is not ours: nothing', async () => {
+    // a detached process leads a group whose id is its pid: as a reused id of a reaped exec would
+    const other = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      await until(() => processTree([other.pid!]).length > 0);
+      expect(processTree([other.pid!])).toEqual([other.pid]); // as a live root: itself
+      expect(processTree([other.pid!], { groupOnly: true })).toEqual([]); // as a reaped root's group: foreign
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 });
