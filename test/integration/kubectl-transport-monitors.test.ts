@@ -1,4 +1,5 @@
-// -t procmon, -t tcptracer, -t fswatch and bpftool_map_container_ns through transport kubectl:
+// -t procmon (setup, --status, --reconcile, --stop), -t tcptracer, -t fswatch and
+// bpftool_map_container_ns through transport kubectl:
 // the real kubectl against the API double, whose pods' exec runs on this host with a private
 // systemd's systemctl shim first on PATH (the double's exec environment), the real bpftool,
 // bpftrace and fswatch. One pod per node per command, setup and teardown; every pod deleted;
@@ -108,6 +109,17 @@ describe.skipIf(skip)('monitors through transport kubectl', () => {
       expect(sd.systemctl('is-active', `execsnoop@${ids[k]}.service`).stdout.trim()).toBe('active');
     }
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
+  }, 60_000);
+
+  it('-t procmon --status and --reconcile through a pod (read back what the setup made; nothing to change)', async () => {
+    const mark = kube.events.length;
+    const st = await sp('procmon', ['--status', '-a', 'node-b', '-n', ids.c!]);
+    expect([st.code, st.stdout, st.stderr]).toEqual([0, `node-b,${ids.c} execsnoop@${ids.c}.service active\n`, '1 active\n']);
+    const rc = await sp('procmon', ['--reconcile', '--backend', 'bpftrace', '-a', 'node-b', '-n', ids.c!]);
+    expect(rc.code, rc.stderr).toBe(0);
+    expect(rc.stdout).toBe(''); // only changes are lines
+    expect(rc.stderr).toBe('0 started, 0 restarted, 0 removed, 1 unchanged\n');
+    expect(await podsPerNode(mark)).toEqual({ 'node-b': 2 });
   }, 60_000);
 
   it('-t procmon --stop --purge -A: all gone; one pod per node', async () => {
