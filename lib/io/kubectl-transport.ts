@@ -33,9 +33,6 @@ const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const run = [...randomBytes(8)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
 let made = 0;
 
-/** This process's run id (the sneakpeek.io/run label of its pods). */
-export const runId = (): string => run;
-
 /** A pod nobody reports on for this long: is its node there, and Ready? */
 const SILENT_MS = 1500;
 
