@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchFiles, filesTable } from './files.ts';
 
-// `npm run bench -- files` or `-- cluster` runs one of them.
+// `npm run bench -- files`, `-- cluster` or `-- transport` runs one of them.
 const only = process.argv[2];
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 if (only === undefined || only === 'files')
@@ -15,4 +15,10 @@ const cluster = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster
 if ((only === undefined || only === 'cluster') && existsSync(cluster)) {
   const mod = (await import(cluster)) as { runClusterBench?: () => Promise<string> };
   if (mod.runClusterBench) process.stdout.write(`## cluster-wide\n\n${await mod.runClusterBench()}\n`);
+}
+
+const transport = path.join(path.dirname(fileURLToPath(import.meta.url)), 'transport.ts');
+if ((only === undefined || only === 'transport') && existsSync(transport)) {
+  const mod = (await import(transport)) as { benchTransport?: () => Promise<string> };
+  if (mod.benchTransport) process.stdout.write(`## transports: ssh and kubectl\n\n${await mod.benchTransport()}\n`);
 }

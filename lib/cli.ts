@@ -4,7 +4,7 @@ import { oneLine, UsageError } from './errors.ts';
 
 /**
  * yargs that never exits, never prints its own help, and turns every parse failure into a
- * UsageError; with the options every script has: --config, --timeout, -q/--quiet, -v/--verbose,
+ * UsageError; with the options every script has: --config, --timeout, --transport, -q/--quiet, -v/--verbose,
  * -h/--help.
  */
 export function cli(argv: string[], scriptName: string) {
@@ -33,6 +33,8 @@ export function cli(argv: string[], scriptName: string) {
     .option('config', { type: 'string' })
     // A number of seconds, checked like the config key it overrides (timeouts.<job>).
     .option('timeout', { type: 'string', nargs: 1 })
+    // ssh | kubectl, checked like the config key it overrides (transport).
+    .option('transport', { type: 'string', nargs: 1 })
     .option('quiet', { alias: 'q', type: 'boolean', default: false })
     .option('verbose', { alias: 'v', type: 'boolean', default: false })
     .option('help', { alias: 'h', type: 'boolean', default: false });

@@ -9,9 +9,9 @@
 import type { Argv } from 'yargs';
 import type { Config, Engine } from './config.ts';
 import { UsageError } from './errors.ts';
-import { checkNamespace, checkPodExclusion, checkSelector, type PodContainer } from './pods.ts';
+import { checkNamespace, checkPodExclusion, checkSelector, type PodContainer, type PodsResult } from './pods.ts';
 import { lastLine, runCommand } from './io/runner.ts';
-import { checkNodeAddress } from './targets.ts';
+import { checkNodeAddress, checkNodeName, isNodeName } from './targets.ts';
 import type { Target } from './targets.ts';
 
 export interface ClusterArgs {
@@ -85,6 +85,20 @@ export function kubectlArgv(cfg: Config, a: ClusterArgs): string[] {
 }
 
 
+/**
+ * Transport kubectl reaches a node by its name: a container whose pod has no valid
+ * spec.nodeName (a trimmed saved file) is a problem line, not a target. Pure.
+ */
+export function forTransport(found: PodsResult, cfg: Config): PodsResult {
+  if (cfg.transport !== 'kubectl') return found;
+  const out: PodsResult = { ...found, containers: [], problems: [...found.problems] };
+  for (const c of found.containers) {
+    if (isNodeName(c.nodeName)) out.containers.push(c);
+    else out.problems.push(`pod ${c.namespace}/${c.pod} container ${c.container}: ${c.nodeName ? `invalid spec.nodeName ${JSON.stringify(c.nodeName)}` : 'no spec.nodeName'}: transport kubectl reaches nodes by name`);
+  }
+  return out;
+}
+
 // containerd: crictl when the node has it, else ctr (decided on the node: scripts/get_container_ns.sh sp_facts).
 const RUNTIME_ENGINES: Record<string, Engine> = { docker: 'docker', containerd: 'containerd', 'cri-o': 'crictl' };
 
@@ -93,13 +107,17 @@ export function engineFor(runtime: string, cfg: Config, forced: boolean): Engine
   return forced ? cfg.engine : (RUNTIME_ENGINES[runtime] ?? cfg.engine);
 }
 
-/** One target per container; key = index; label NODE,CONTAINERID12 as the original prints it. */
+/**
+ * One target per container; key = index; label NODE,CONTAINERID12 as the original prints it.
+ * NODE is how the transport reaches the node: its hostIP over ssh, its name with kubectl.
+ */
 export function podTargets(containers: readonly PodContainer[], cfg: Config, engineForced: boolean): Target[] {
+  const byName = cfg.transport === 'kubectl';
   return containers.map((c, key) => ({
-    node: checkNodeAddress(c.nodeIP),
+    node: byName ? checkNodeName(c.nodeName) : checkNodeAddress(c.nodeIP),
     name: c.id,
     key,
-    label: `${c.nodeIP},${c.shortId}`,
+    label: `${byName ? c.nodeName : c.nodeIP},${c.shortId}`,
     engine: engineFor(c.runtime, cfg, engineForced),
     meta: { pod: c.pod, namespace: c.namespace, container: c.container, node: c.nodeName, nodeIP: c.nodeIP, id: c.id },
   }));

@@ -7,6 +7,9 @@ import { UsageError } from './errors.ts';
 export const ENGINES = ['docker', 'podman', 'crictl', 'ctr', 'containerd'] as const;
 export const BACKENDS = ['bcc', 'bpftrace'] as const;
 export const LOG_TARGETS = ['journal', 'file'] as const;
+/** How node scripts reach a node: ssh (+ sudo), or a short-lived privileged pod (lib/io/kubectl-transport.ts). */
+export const TRANSPORTS = ['ssh', 'kubectl'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 export type Engine = (typeof ENGINES)[number];
 export type Backend = (typeof BACKENDS)[number];
 
@@ -47,6 +50,10 @@ export interface Config {
   timeouts: { files: number; lookup: number; units: number; events: number; kubectl: number };
   /** The node-side lock that serialises sneakpeek's changes on a node. */
   lock: { file: string; wait: number };
+  /** How node scripts reach named nodes (-a, cluster-wide runs); no -a is always this host. */
+  transport: Transport;
+  /** transport kubectl: the pod each node's script runs in. */
+  kubectl: { image: string; namespace: string; pullSecret: string | null; startTimeout: number };
 }
 
 /** The jobs a deadline is set for (config `timeouts`). */
@@ -90,15 +97,18 @@ export const DEFAULTS: Config = {
   },
   timeouts: { files: 900, lookup: 60, units: 120, events: 120, kubectl: 60 },
   lock: { file: '/run/lock/sneakpeek.lock', wait: 30 },
+  transport: 'ssh',
+  kubectl: { image: 'busybox:1.36', namespace: 'default', pullSecret: null, startTimeout: 60 },
 };
 
 const ENUMS: Record<string, readonly string[]> = {
   engine: ENGINES,
   backend: BACKENDS,
   'log.target': LOG_TARGETS,
+  transport: TRANSPORTS,
 };
-const NULLABLE = new Set(['ssh.port', 'ssh.identityFile']);
-const POSITIVE = new Set(['ssh.port', 'ssh.connectTimeout', 'ssh.serverAliveInterval', 'concurrency', 'timeouts.files', 'timeouts.lookup', 'timeouts.units', 'timeouts.events', 'timeouts.kubectl', 'lock.wait']);
+const NULLABLE = new Set(['ssh.port', 'ssh.identityFile', 'kubectl.pullSecret']);
+const POSITIVE = new Set(['ssh.port', 'ssh.connectTimeout', 'ssh.serverAliveInterval', 'concurrency', 'timeouts.files', 'timeouts.lookup', 'timeouts.units', 'timeouts.events', 'timeouts.kubectl', 'lock.wait', 'kubectl.startTimeout']);
 
 type Plain = { [k: string]: unknown };
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -139,10 +149,24 @@ function checkValue(def: unknown, v: unknown, path: string, source: string): unk
   if (want === 'string' && (v as string).includes('\n'))
     throw new UsageError(`${source}: '${path}' must be one line`);
   if (path === 'ssh.user') checkSshUser(v as string, source);
+  if (path in KUBE_NAMES) checkKubeName(path, v as string, source);
   const allowed = ENUMS[path];
   if (allowed && !allowed.includes(v as string))
     throw new UsageError(`${source}: '${path}' must be one of ${allowed.join(', ')}, got '${String(v)}'`);
   return v;
+}
+
+// What the API server would accept for these keys (pod spec fields): refused here, before any pod.
+const KUBE_NAMES: Record<string, [RegExp, string]> = {
+  'kubectl.namespace': [/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a namespace name (DNS label: a-z, 0-9, -)'],
+  'kubectl.pullSecret': [/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'a secret name (a-z, 0-9, -, .)'],
+  // registry/path:tag@digest: no blanks, no quotes, no leading dash
+  'kubectl.image': [/^[A-Za-z0-9][A-Za-z0-9._\/:@-]{0,511}$/, 'an image reference such as busybox:1.36 or registry.example/tools/busybox@sha256:…'],
+};
+
+function checkKubeName(path: string, v: string, source: string): void {
+  const [re, want] = KUBE_NAMES[path]!;
+  if (!re.test(v)) throw new UsageError(`${source}: '${path}' must be ${want}, got ${JSON.stringify(v)}`);
 }
 
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
@@ -178,6 +202,7 @@ export const ENV_KEYS: Record<string, string> = {
   SNEAKPEEK_BACKEND: 'backend',
   SNEAKPEEK_CONCURRENCY: 'concurrency',
   SNEAKPEEK_SUDO: 'sudo',
+  SNEAKPEEK_TRANSPORT: 'transport',
 };
 
 /** Set a dotted key from a string (env var or flag), validated like the file. */

@@ -270,6 +270,9 @@ export function podContainers(pods: readonly Obj[], f: PodFilter = {}): PodsResu
 /** The original's line: NODE_IP,CONTAINER_ID. */
 export const containerLine = (c: PodContainer) => `${c.nodeIP},${c.shortId}`;
 
+/** With transport kubectl: NODE_NAME,CONTAINER_ID (what -a takes then). */
+export const containerNameLine = (c: PodContainer) => `${c.nodeName},${c.shortId}`;
+
 /** --json: one object per container (engine: what sneakpeek's tools use for it on its node). */
 export const containerJson = (c: PodContainer, engine?: string) =>
   JSON.stringify({

@@ -1,6 +1,6 @@
 // Which containers a command works on, grouped by node: one node script per node.
 import { isIP } from 'node:net';
-import type { Config, Engine } from './config.ts';
+import type { Config, Engine, Transport } from './config.ts';
 import { UsageError } from './errors.ts';
 import type { ContainerFacts } from './inspect.ts';
 
@@ -65,6 +65,22 @@ export function checkNodeAddress(node: string): string {
     : HOST_RE.test(bare) && (!NUMERIC_LAST_LABEL.test(bare) || isIP(bare) === 4);
   if (!ok) throw new UsageError(`invalid node address ${JSON.stringify(node)}: expected a hostname or IP address`);
   return bare;
+}
+
+// A Kubernetes object name (RFC 1123 subdomain), as node names are.
+const NODE_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const isNodeName = (name: string): boolean => NODE_NAME_RE.test(name);
+
+/** A node name (-a with transport kubectl): what `kubectl get nodes` lists; anything else is refused. */
+export function checkNodeName(name: string): string {
+  if (!isNodeName(name)) throw new UsageError(`invalid node name ${JSON.stringify(name)}: expected a Kubernetes node name (a-z, 0-9, '-', '.'), as kubectl get nodes lists it`);
+  return name;
+}
+
+/** -a NODE for the configured transport: an address for ssh, a node name for kubectl. */
+export function checkNode(node: string, transport: Transport): string {
+  return transport === 'kubectl' ? checkNodeName(node) : checkNodeAddress(node);
 }
 
 /** A pod's status.hostIP: an IP address only (v4 dotted quad or v6 literal), never a name to resolve. */

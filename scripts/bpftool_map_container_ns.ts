@@ -11,18 +11,18 @@ import { BACKENDS, type Config } from '../lib/config.ts';
 import { parseInode } from '../lib/endian.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
 import { sh } from '../lib/quote.ts';
-import { checkNodeAddress } from '../lib/targets.ts';
+import { checkNode } from '../lib/targets.ts';
 import { backendBinary, checkTracerConfig, ENV_BACKEND, ENV_CONTAINER, ENV_INODE, ENV_MAP, programStep, tracerSpec, type Tool } from '../lib/tracers.ts';
 import { envStep, reloadStep, settleStep, startStep, templateStep } from '../lib/units.ts';
 import { parseRecords, utf8, type RecordOf } from '../lib/wire.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { nodeScript, readProgram } from '../lib/io/node-files.ts';
-import { runNodeScript } from '../lib/io/runner.ts';
+import { runNodeScript, transportNote } from '../lib/io/runner.ts';
 
 export const HELP = `bpftool_map_container_ns — pin a mount-namespace map for BCC's --mntnsmap, then start TYPE@NAME.service.
 
 USAGE
-  bpftool_map_container_ns [-a NODE] [--backend B] [--no-start] [--timeout S] [--dry-run] INODE FILE TYPE
+  bpftool_map_container_ns [-a NODE] [--transport T] [--backend B] [--no-start] [--timeout S] [--dry-run] INODE FILE TYPE
   INODE=… FILE=… TYPE=… bpftool_map_container_ns          (the original's environment form)
 
 INODE is a mount-namespace inode (get_container_ns prints it); FILE the map's pin path on a
@@ -49,12 +49,14 @@ positive integer is refused: it would make a key that filters nothing.
 Prints: FILE INODE created|added|present [UNIT started|restarted|running]
 
 OPTIONS
-  -a, --address NODE     the node (hostname or IP; default: this host)
+  -a, --address NODE     the node (hostname or IP; its node name with --transport kubectl; default: this host)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
       --backend B        for execsnoop/tcptracer: bcc | bpftrace (config backend; default bcc)
       --no-start         only the map: no unit is started
       --timeout S        give the node S seconds (config timeouts.units; default 120)
       --dry-run          print the node script instead of running it
+      --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
+                         name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -v, --verbose          more detail on stderr
   -h, --help             this text
@@ -151,8 +153,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       p.type = checkType(typeArg!);
       p.instance = instanceOf(p.file);
     }
-    const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, backend: args.backend, 'timeouts.units': args.timeout });
+    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, backend: args.backend, transport: args.transport, 'timeouts.units': args.timeout });
+    const node = args.address === undefined ? undefined : checkNode(args.address, cfg.transport);
     if (start && OUR_TOOLS.includes(p.type)) {
       if (!/^[0-9a-f]{12}$/.test(p.instance))
         throw new UsageError(
@@ -163,7 +165,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     const where = node ?? 'localhost';
     const libs = p.start && OUR_TOOLS.includes(p.type) ? (['bpftool_map_container_ns', 'sneakpeek'] as const) : (['bpftool_map_container_ns'] as const);
     const script = nodeScript(cfg, libs, planSteps(p, cfg));
-    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${script}\n`), 0;
+    if (args['dry-run']) return void io.stdout.write(`# node: ${where}\n${transportNote(node, cfg, cfg.timeouts.units)}${script}\n`), 0;
     const run = await runNodeScript({ node, script }, cfg, { deadline: cfg.timeouts.units, env: io.env });
 
     // Back from the node: MAP (what the map holds), OK (the unit), ERR / WARN / BUSY.

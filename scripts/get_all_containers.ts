@@ -8,19 +8,20 @@ import { CLUSTER_HELP, clusterArgs, clusterOptions, engineFor } from '../lib/clu
 import { discoverPods } from '../lib/io/discover.ts';
 import { ENGINES } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
-import { containerJson, containerLine } from '../lib/pods.ts';
+import { containerJson, containerLine, containerNameLine } from '../lib/pods.ts';
 
 export const HELP = `get_all_containers — every ready container in the cluster as NODE_IP,CONTAINER_ID lines.
 
 USAGE
-  get_all_containers [--namespace NS | -A] [-l SELECTOR] [--pods-file FILE|-] [-e POD]... [--running] [-c ENGINE] [--json] [-v]
+  get_all_containers [--namespace NS | -A] [-l SELECTOR] [--pods-file FILE|-] [-e POD]... [--running] [-c ENGINE] [--transport T] [--json] [-v]
 
 Runs \`kubectl get pods -o json\` (kubectl's current context and namespace unless told) and
 prints one line per container that is ready and started: NODE_IP,CONTAINER_ID, where
 NODE_IP is the pod's status.hostIP and CONTAINER_ID the first 12 characters after the
 runtime prefix (docker://, containerd://, cri-o://). Statuses are matched to containers by
 name: a pod with three containers gives three lines. Pods without a hostIP (pending) are
-skipped.
+skipped. With --transport kubectl (config transport) the lines are NODE_NAME,CONTAINER_ID:
+the pod's spec.nodeName, which is what -a takes then.
 
 Init containers: classic init containers have exited before the pod runs and are never
 listed; sidecar init containers (restartPolicy: Always) are listed like any container.
@@ -30,6 +31,8 @@ workload.
 OPTIONS
 ${CLUSTER_HELP}
       --timeout S        give kubectl S seconds (config timeouts.kubectl; default 60)
+      --transport T      ssh (lines start with the node's IP) | kubectl (with its name): what the other
+                         tools' -a takes with that transport (config transport, SNEAKPEEK_TRANSPORT)
   -c, --engine ENGINE    docker | podman | crictl | ctr | containerd: the engine sneakpeek's tools
                          use on every node (--json's "engine"); default: the pod's runtime's
                          (docker:// → docker, containerd:// → containerd = crictl when the node
@@ -67,10 +70,10 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       return 0;
     }
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
-    const cfg = loadConfig(args.config, io.env, { engine: args.engine, 'timeouts.kubectl': args.timeout });
+    const cfg = loadConfig(args.config, io.env, { engine: args.engine, transport: args.transport, 'timeouts.kubectl': args.timeout });
     const found = await discoverPods(cfg, clusterArgs(args), io);
     for (const c of found.containers)
-      io.stdout.write(`${args.json ? containerJson(c, engineFor(c.runtime, cfg, args.engine !== undefined)) : containerLine(c)}\n`);
+      io.stdout.write(`${args.json ? containerJson(c, engineFor(c.runtime, cfg, args.engine !== undefined)) : (cfg.transport === 'kubectl' ? containerNameLine(c) : containerLine(c))}\n`);
     if (args.verbose) {
       for (const s of found.skipped) io.stderr.write(`get_all_containers: skipped ${s}\n`);
       io.stderr.write(`get_all_containers: ${found.containers.length} containers\n`);

@@ -6,7 +6,7 @@ import { cli, wantsVerbose } from '../lib/cli.ts';
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import type { Job } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
-import { checkNodeAddress } from '../lib/targets.ts';
+import { checkNode } from '../lib/targets.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { selectTargets } from './sneakpeek/select.ts';
 
@@ -20,6 +20,7 @@ USAGE
   sneakpeek -t procmon|tcptracer [-a NODE -n CONTAINER | cluster options] [--backend bcc|bpftrace] [--stop [--purge]]
   sneakpeek -t fswatch|procmon|tcptracer --status [--json] [-a NODE [-n CONTAINER] | cluster options]
   sneakpeek -t fswatch|procmon|tcptracer --reconcile [--json] [--backend B] [-a NODE [-n CONTAINER] | cluster options]
+  sneakpeek --cleanup [--namespace NS | -A] [--dry-run]
 
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
@@ -73,7 +74,8 @@ OPTIONS
   -t, --type TYPE        what to do (required)
   -f, --file FILE        read docker/podman inspect JSON from FILE ('-' = stdin); no daemon needed
   -n, --name CONTAINER   container name or id (picks one when FILE holds several)
-  -a, --address NODE     run on NODE over ssh (default: this host)
+  -a, --address NODE     run on NODE over ssh, or with --transport kubectl on the node named NODE
+                         (default: this host)
   -u, --user USER        ssh user (config ssh.user; default vagrant)
   -c, --engine ENGINE    docker | podman | crictl | ctr | containerd (config engine; containerd =
                          crictl when the node has it, else ctr; ctr: config containerd.address,
@@ -92,6 +94,12 @@ OPTIONS
       --status           show every instance and what is wrong with it (see above); --json too
       --reconcile        start what is missing, restart what is stale, remove orphans (see above)
       --dry-run          print each node's script instead of running it
+      --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
+                         name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
+      --cleanup          delete the pods transport kubectl left behind (a run killed with SIGKILL):
+                         every pod labelled app.kubernetes.io/managed-by=sneakpeek in kubectl.namespace
+                         (--namespace NS, or -A: every namespace); prints NS/POD NODE PHASE deleted.
+                         Pods of runs still going are deleted too
       --timeout S        give each node S seconds (config timeouts: files 900, merged_dir 60,
                          fswatch/procmon/tcptracer 120); a node past it is ended, on both sides,
                          and reported as NODE: timed out after Ss
@@ -103,9 +111,10 @@ OPTIONS
 CLUSTER-WIDE (no -n, no -f): every container get_all_containers would list, found with kubectl
 (or --pods-file), one ssh session per node carrying all of its containers, nodes in parallel
 (config concurrency). Lines are labelled NODE,CONTAINERID12; --json adds pod, namespace,
-container, node, nodeIP, id. The engine on each node follows the pod's runtime (docker:// →
-docker, containerd:// → crictl when that node has it, else ctr, cri-o:// → crictl) unless -c
-is given. -a NODE keeps that node's
+container, node, nodeIP, id. With --transport kubectl, NODE is the node's name and each node's
+script runs in one short-lived privileged pod on it (deleted however the run ends). The engine
+on each node follows the pod's runtime (docker:// → docker, containerd:// → crictl when that
+node has it, else ctr, cri-o:// → crictl) unless -c is given. -a NODE keeps that node's
 containers only. A failed node or container is reported and the rest go on; stderr ends
 with \`N ok, M failed\`.
 ${CLUSTER_HELP}
@@ -122,6 +131,8 @@ EXAMPLES
   sneakpeek -t tcptracer -A -e noisy-0         # tcptracer@<ID>.service for every container but one pod
   sneakpeek -t procmon --status -A             # what each node's execsnoop@ instances watch; exit 1 if any is not right
   sneakpeek -t procmon --reconcile -A -q --backend bpftrace    # from cron, every minute
+  sneakpeek -t files -A --chroot --transport kubectl   # no ssh: one privileged pod per node, then deleted
+  sneakpeek --cleanup -A                       # remove pods a killed kubectl-transport run left behind
 
 EXIT CODES
   0 done · 1 the operation failed for at least one node/container (or timed out); --status: an
@@ -165,7 +176,18 @@ function parse(argv: string[]) {
     .option('status', { type: 'boolean', default: false })
     .option('reconcile', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
+    .option('cleanup', { type: 'boolean', default: false })
     .parseSync();
+}
+
+/** --cleanup: delete the pods transport kubectl left behind (lib/io/kubectl-transport.ts). */
+async function cleanup(args: ReturnType<typeof parse>, io: IO): Promise<number> {
+  const extra = (['type', 'file', 'name', 'address', 'selector', 'podsFile', 'exclude'] as const).find((k) => args[k] !== undefined);
+  if (extra) throw new UsageError(`--cleanup takes only --namespace NS or -A (and --dry-run), not --${extra.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (args.namespace !== undefined && args.allNamespaces) throw new UsageError('--namespace and -A exclude each other');
+  const cfg = loadConfig(args.config, io.env, { 'timeouts.kubectl': args.timeout, 'kubectl.namespace': args.namespace });
+  const { cleanupPods } = await import('../lib/io/kubectl-transport.ts');
+  return cleanupPods(cfg, { namespace: args.allNamespaces ? null : undefined, dryRun: args['dry-run'] }, io);
 }
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
@@ -175,7 +197,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       io.stdout.write(HELP);
       return 0;
     }
-    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer)');
+    if (args.cleanup) return cleanup(args, io);
+    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer), or --cleanup');
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
     // An option that does nothing for this type is a mistake worth saying, not ignoring.
     for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['json', args.json], ['null', args.null],
@@ -192,8 +215,10 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (lifecycle && args.file !== undefined) throw new UsageError(`--${lifecycle} asks the engine on the node: name the container with -n, not -f`);
     if (args.type === 'fswatch' && args.json && !lifecycle) throw new UsageError('--json with -t fswatch goes with --status or --reconcile');
     const job = JOB_OF[args.type];
-    const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, backend: args.backend, [`timeouts.${job}`]: args.timeout });
-    const node = args.address === undefined ? undefined : checkNodeAddress(args.address);
+    const cfg = loadConfig(args.config, io.env, {
+      'ssh.user': args.user, engine: args.engine, backend: args.backend, transport: args.transport, [`timeouts.${job}`]: args.timeout,
+    });
+    const node = args.address === undefined ? undefined : checkNode(args.address, cfg.transport);
     const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
     const common = {
       dryRun: args['dry-run'], verbose: args.verbose, quiet: args.quiet, cluster: sel.cluster, failedBefore: sel.failed, deadline: cfg.timeouts[job],

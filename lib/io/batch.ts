@@ -10,7 +10,7 @@ import { byNode, summary, type Target } from '../targets.ts';
 import type { IO } from './entry.ts';
 import { interruptedBy, signalExitCode } from './interrupt.ts';
 import { progressOn } from './progress.ts';
-import { pool } from './runner.ts';
+import { pool, transportNote } from './runner.ts';
 
 export interface BatchArgs {
   dryRun: boolean;
@@ -57,7 +57,7 @@ export async function runBatch(
   for (const n of a.nodes ?? []) if (!groups.has(n)) groups.set(n, []);
   const jobs: NodeJob[] = [...groups].map(([node, ts]) => ({ node, targets: ts, script: scriptFor(ts) }));
   if (a.dryRun) {
-    for (const j of jobs) io.stdout.write(`# node: ${j.node ?? 'localhost'}\n${j.script}\n`);
+    for (const j of jobs) io.stdout.write(`# node: ${j.node ?? 'localhost'}\n${transportNote(j.node, cfg, a.deadline)}${j.script}\n`);
     return 0;
   }
   const progress = progressOn(io.stderr, io.env, jobs.length, a.quiet ?? false);

@@ -1,7 +1,7 @@
 // Cluster discovery: kubectl (through the runner) or a saved pods file → containers
 // (lib/pods.ts) → targets (lib/cluster.ts), one per container, grouped later by node.
 import type { Config } from '../config.ts';
-import { checkClusterArgs, kubectlArgv, podTargets, type ClusterArgs } from '../cluster.ts';
+import { checkClusterArgs, forTransport, kubectlArgv, podTargets, type ClusterArgs } from '../cluster.ts';
 import { OpError, UsageError } from '../errors.ts';
 import { parsePodsJson, podContainers, type PodsResult } from '../pods.ts';
 import type { Target } from '../targets.ts';
@@ -18,7 +18,7 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
       ? await readAll(io.stdin, INPUT_LIMITS.document, '--pods-file - (stdin)')
       : readInputFile(a.podsFile, INPUT_LIMITS.document, `--pods-file ${a.podsFile}`)).toString('utf8');
     const ns = a.allNamespaces ? undefined : a.namespace;
-    return podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector });
+    return forTransport(podContainers(parsePodsJson(text, source), { ...filter, namespace: ns, selector: a.selector }), cfg);
   }
   const argv = kubectlArgv(cfg, a);
   // kubectl's answer is capped like a pods file; its deadline is config timeouts.kubectl.
@@ -27,7 +27,7 @@ export async function discoverPods(cfg: Config, a: ClusterArgs, io: IO): Promise
   if (r.code === 127) throw new OpError(`${argv[0]}: not found (set paths.kubectl in the config)`);
   if (r.code !== 0) throw new OpError(`kubectl get pods failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
   try {
-    return podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter);
+    return forTransport(podContainers(parsePodsJson(r.stdout, 'kubectl get pods'), filter), cfg);
   } catch (err) {
     // kubectl answered with something else (a proxy's page, the wrong binary): the operation failed.
     throw err instanceof UsageError ? new OpError(err.message) : err;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type Config } from '../config.ts';
 import { exitCodeFor, oneLine, UsageError } from '../errors.ts';
-import { interrupt, interruptedBy, signalExitCode, stopAll } from './interrupt.ts';
+import { interrupt, interruptedBy, signalExitCode, stopAll, undoBeforeLeaving } from './interrupt.ts';
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -62,18 +62,24 @@ export function writeError(err: NodeJS.ErrnoException): string {
  */
 export async function runEntry(main: (argv: string[]) => Promise<number>): Promise<void> {
   const prog = path.basename(process.argv[1] ?? 'sneakpeek').replace(/\.[cm]?[jt]s$/, '');
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    // Either way the nodes' work is no longer wanted: end it (their scripts clean up after themselves).
+  // Leaving early: the nodes' work is no longer wanted; end it (their scripts clean up after
+  // themselves) and undo what must be (the kubectl transport's pods), then exit.
+  let leaving = false;
+  const leave = (code: number) => {
+    if (leaving) return;
+    leaving = true;
     stopAll();
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    process.stderr.write(`${prog}: cannot write to stdout: ${writeError(err)}\n`);
-    process.exit(1);
+    // Nothing more to say: what the stopped nodes report from here is only that they were stopped.
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    void undoBeforeLeaving().finally(() => process.exit(code));
+  };
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return leave(Number(process.exitCode ?? 0));
+    if (!leaving) process.stderr.write(`${prog}: cannot write to stdout: ${writeError(err)}\n`);
+    leave(1);
   });
   // stderr that fails too (2>/dev/full) has nowhere to say so: the exit code says it.
-  process.stderr.on('error', () => {
-    stopAll();
-    process.exit(1);
-  });
+  process.stderr.on('error', () => leave(1));
   // Ctrl-C, SIGTERM, a closed terminal: every node's work is ended, then the exit code says which.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => interrupt(sig));
   const code = await main(process.argv.slice(2));

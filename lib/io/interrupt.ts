@@ -29,12 +29,41 @@ export function interrupt(sig: NodeJS.Signals): void {
   for (const stop of [...stoppers]) stop(sig);
 }
 
+let stopping = false;
+
+/** True once the run is being ended (a signal, or a reader that left): nothing new may start. */
+export const stopped = (): boolean => stopping || received !== undefined;
+
 /** End every running process without marking the run interrupted (a reader that closed early). */
 export function stopAll(): void {
+  stopping = true;
   for (const stop of [...stoppers]) stop('SIGTERM');
+}
+
+type Undo = () => Promise<void>;
+const undos = new Set<Undo>();
+
+/**
+ * Work that must still be undone when the process leaves early (stopAll, then process.exit):
+ * the kubectl transport's pods. Returns the unregister.
+ */
+export function onLeave(undo: Undo): () => void {
+  undos.add(undo);
+  return () => void undos.delete(undo);
+}
+
+/** Run every onLeave undo, giving them `ms` in all. */
+export async function undoBeforeLeaving(ms = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...undos].map((u) => u())),
+    new Promise((r) => (timer = setTimeout(r, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 /** For tests that run several mains in one process. */
 export function resetInterrupt(): void {
   received = undefined;
+  stopping = false;
 }

@@ -17,7 +17,7 @@ import { checkSshOption, checkSshUser, type Config } from '../config.ts';
 import { oneLine } from '../errors.ts';
 import { shQuote } from '../quote.ts';
 import { checkNodeAddress } from '../targets.ts';
-import { interruptedBy, onInterrupt } from './interrupt.ts';
+import { interruptedBy, onInterrupt, stopped } from './interrupt.ts';
 
 export { checkNodeAddress };
 
@@ -87,11 +87,16 @@ export function isLocalNode(node: string | undefined): boolean {
 /** How long after the node's own deadline this side gives up on it (the node ends first). */
 export const GRACE_SECONDS = 5;
 
-/** The argv that runs a script on `node` with a deadline of `deadline` seconds. Pure. */
-export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boolean, deadline: number): string[] {
+/** What a node runs on the script it reads on stdin, whatever the transport: its own deadline first. */
+export function onNode(deadline: number): string[] {
   if (!Number.isInteger(deadline) || deadline < 1) throw new Error(`bad deadline ${deadline}`);
-  const onNode = ['timeout', '-k', String(GRACE_SECONDS), String(deadline), 'sh', '-s'];
-  if (isLocalNode(node)) return cfg.sudo && !isRoot ? ['sudo', '-n', ...onNode] : onNode;
+  return ['timeout', '-k', String(GRACE_SECONDS), String(deadline), 'sh', '-s'];
+}
+
+/** The argv that runs a script on `node` with a deadline of `deadline` seconds (ssh or this host). Pure. */
+export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boolean, deadline: number): string[] {
+  const onNodeArgv = onNode(deadline);
+  if (isLocalNode(node)) return cfg.sudo && !isRoot ? ['sudo', '-n', ...onNodeArgv] : onNodeArgv;
   const host = checkNodeAddress(node!);
   const user = checkSshUser(cfg.ssh.user);
   // ServerAlive: a node that goes away mid-session fails within 3 intervals instead of hanging cron.
@@ -105,8 +110,17 @@ export function nodeCommand(node: string | undefined, cfg: Config, isRoot: boole
   argv.push('-l', user, '--', host);
   // The remote command is fixed but for the deadline (a number); every value travels inside
   // the script on stdin.
-  argv.push(`${cfg.sudo && user !== 'root' ? 'sudo -n ' : ''}${onNode.join(' ')}`);
+  argv.push(`${cfg.sudo && user !== 'root' ? 'sudo -n ' : ''}${onNodeArgv.join(' ')}`);
   return argv;
+}
+
+/** True when `node` is reached through a pod (transport kubectl); no node is always this host. */
+export const viaPod = (node: string | undefined, cfg: Config): node is string => cfg.transport === 'kubectl' && node !== undefined;
+
+/** For --dry-run: how the script would reach `node` when that is not plain ssh/sh ('' or a comment line). */
+export function transportNote(node: string | undefined, cfg: Config, deadline: number): string {
+  if (!viaPod(node, cfg)) return '';
+  return `# via: a pod on node ${node} (namespace ${cfg.kubectl.namespace}, image ${cfg.kubectl.image}), then kubectl exec -i POD -- nsenter -t 1 -m -u -i -n -p -- ${onNode(deadline).join(' ')}\n`;
 }
 
 /** Seconds this side waits for a node in all: the node's deadline, ssh's connect time, a grace. */
@@ -123,8 +137,12 @@ onInterrupt(() => {
   }
 });
 
-/** Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. */
-async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number }): Promise<{ p: ProcessPromise }> {
+/**
+ * Start `argv` through zx with our settings; tracked so that Ctrl-C ends it. Once the run is
+ * stopped (Ctrl-C, a reader gone) nothing new runs, but `cleanup` work (deleting the pods of a
+ * kubectl transport run).
+ */
+async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number; cleanup?: boolean }): Promise<{ p: ProcessPromise }> {
   const $ = await zx();
   // `exec`: the process zx tracks is the command itself (ssh, timeout, kubectl), not a shell above it.
   const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`exec ${argv}`;
@@ -133,7 +151,7 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
   p.stdin?.on('error', () => {});
   live.add(p);
   void p.finally(() => live.delete(p)).catch(() => {});
-  if (interruptedBy()) void p.kill('SIGTERM').catch(() => {});
+  if (stopped() && !o.cleanup) void p.kill('SIGTERM').catch(() => {});
   // Wrapped: a ProcessPromise is a thenable, and an async function would wait for it.
   return { p };
 }
@@ -145,25 +163,69 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Streamed stdout; return a promise to hold the node's output until the reader catches up. */
   onStdout?: (chunk: Buffer) => void | Promise<void>;
+  /** A warning line about this node that is not its failure (a pod left behind); default: stderr. */
+  warn?: (line: string) => void;
 }
 
 /** Run one node's script; resolves with how it ended, never rejects for a failed node. */
 export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOptions): Promise<NodeRun> {
   const where = plan.node ?? 'localhost';
-  if (interruptedBy()) return { node: plan.node, code: 130, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: not run (interrupted)` };
+  if (stopped()) return { node: plan.node, code: 130, stderr: '', stdout: Buffer.alloc(0), failure: `${where}: not run (${interruptedBy() ? 'interrupted' : 'stopped'})` };
+  // Transport kubectl: the same script on the same stdin, through a pod (lib/io/kubectl-transport.ts).
+  if (viaPod(plan.node, cfg)) return (await import('./kubectl-transport.ts')).runInPod({ node: plan.node, script: plan.script }, cfg, opts);
   const argv = nodeCommand(plan.node, cfg, process.getuid?.() === 0, opts.deadline);
   const limitMs = operatorDeadline(plan.node, cfg, opts.deadline) * 1000;
+  const s = await streamProcess(argv, { input: plan.script, limitMs, onStdout: opts.onStdout, env: opts.env });
+  const run: NodeRun = { node: plan.node, code: s.code, stderr: s.stderr, stdout: s.stdout };
+  run.failure = failureOf(run, {
+    where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError,
+  });
+  return run;
+}
+
+export interface Streamed {
+  code: number;
+  /** The last 64 KiB of stderr, blank lines dropped. */
+  stderr: string;
+  /** All of stdout, when no onStdout handler was given. */
+  stdout: Buffer;
+  /** Why the handler could not take the output ('' when it could). */
+  broken: string;
+  elapsedMs: number;
+  spawnError?: unknown;
+}
+
+export interface StreamOptions {
+  input: string;
+  /** Its deadline: past it, the process (and its tree) is killed. */
+  limitMs: number;
+  onStdout?: RunOptions['onStdout'];
+  env?: NodeJS.ProcessEnv;
+  /** Ends the process early once aborted (a watch that has seen what it waited for). */
+  abort?: AbortSignal;
+}
+
+/**
+ * Run `argv` with `input` on stdin, within `limitMs`, streaming stdout to `onStdout` with
+ * backpressure (a returned promise pauses the process's output until it settles): what a node
+ * session is, whatever carries it (ssh, `sh` here, kubectl exec).
+ */
+export async function streamProcess(argv: readonly string[], opt: StreamOptions): Promise<Streamed> {
+  const { input, limitMs, onStdout, env } = opt;
   const t0 = Date.now();
-  const { p } = await start(argv, { input: plan.script, env: opts.env, deadlineMs: limitMs });
+  const { p } = await start(argv, { input, env, deadlineMs: limitMs });
+  const abort = () => void p.kill('SIGTERM').catch(() => {});
+  if (opt.abort?.aborted) abort();
+  opt.abort?.addEventListener('abort', abort, { once: true });
   const out: Buffer[] = [];
   const err = new Tail();
   // A handler that throws (output we cannot read) ends this node, not the whole run.
   let broken = '';
   p.stdout.on('data', (c: Buffer) => {
-    if (!opts.onStdout) return void out.push(c);
+    if (!onStdout) return void out.push(c);
     if (broken) return;
     try {
-      const wait = opts.onStdout(c);
+      const wait = onStdout(c);
       if (wait) {
         p.stdout.pause();
         void wait.then(() => p.stdout.resume());
@@ -175,13 +237,10 @@ export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOption
   });
   p.stderr.on('data', (c: Buffer) => err.push(c));
   const o = await p;
+  opt.abort?.removeEventListener('abort', abort);
   const code = o.exitCode ?? (o.signal ? 128 + (os.constants.signals[o.signal] ?? 0) : 1);
   const stderr = err.text().replace(/^\n+/gm, '');
-  const run: NodeRun = { node: plan.node, code, stderr, stdout: Buffer.concat(out) };
-  run.failure = failureOf(run, {
-    where, broken, deadline: opts.deadline, elapsedMs: Date.now() - t0, limitMs, cfg, interrupted: interruptedBy(), spawnError: o.cause,
-  });
-  return run;
+  return { code, stderr, stdout: Buffer.concat(out), broken, elapsedMs: Date.now() - t0, spawnError: o.cause };
 }
 
 /** Why a node failed, in one line (undefined: its script ran to the end). Pure. */
@@ -230,9 +289,12 @@ export interface CommandResult {
 }
 
 /** Run a local command (argv: each value quoted by shQuote) with a deadline in seconds. */
-export async function runCommand(argv: readonly string[], o: { input?: string; env?: NodeJS.ProcessEnv; deadline: number; maxBytes?: number }): Promise<CommandResult> {
+export async function runCommand(
+  argv: readonly string[],
+  o: { input?: string; env?: NodeJS.ProcessEnv; deadline: number; maxBytes?: number; /** runs even after Ctrl-C (undoing what the run made) */ cleanup?: boolean },
+): Promise<CommandResult> {
   const t0 = Date.now();
-  const { p } = await start(argv, { input: o.input, env: o.env, deadlineMs: o.deadline * 1000 });
+  const { p } = await start(argv, { input: o.input, env: o.env, deadlineMs: o.deadline * 1000, cleanup: o.cleanup });
   const out: Buffer[] = [];
   const err = new Tail();
   let size = 0;
