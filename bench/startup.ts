@@ -1,0 +1,239 @@
+// Start-up of the tools, side by side in one run: `npm run bench:startup` (`-- startup` or
+// `-- imports` for one table). Wall time of whole processes, medians of BENCH_RUNS runs
+// (default 10, at least 5), every command once per round so that load from elsewhere on the
+// machine hits them all alike. Needs no root, no docker (one row asks docker for a container
+// that does not exist; without docker it fails as fast).
+//
+//   startup  node -e 0 · bin/<tool> --help (warm cache, freshness check included) · the old
+//            launcher (node --import tsx's loader) · npx tsx scripts/<tool>.ts --help · a run that
+//            reads config and starts a process · a cold build · the freshness check alone
+//   imports  what costs what: tsx's loader, yargs / yaml / zx from node_modules and bundled,
+//            each lib module bundled (as bin/run runs it) and through tsx (cached / transformed)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TOOLS = ['sneakpeek', 'get_all_containers', 'get_container_ns', 'bpftool_map_container_ns'];
+const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 10));
+const LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
+const NODE = process.execPath;
+const CONFIG = path.join(ROOT, 'test/fixtures/test.config.yaml');
+
+interface Cmd {
+  label: string;
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  /** Expected exit status (default 0). */
+  status?: number;
+  cwd?: string;
+}
+
+function runOnce(c: Cmd): { ms: number; stdout: string } {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(c.cmd, c.args, {
+    cwd: c.cwd ?? ROOT,
+    env: { ...process.env, SNEAKPEEK_CONFIG: CONFIG, ...c.env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== (c.status ?? 0)) throw new Error(`${c.label}: exit ${r.status} (expected ${c.status ?? 0}): ${r.stderr.slice(0, 500)}`);
+  return { ms, stdout: r.stdout };
+}
+
+/** Every command once per round, RUNS rounds; times in ms per label. */
+function measure(cmds: Cmd[], runs = RUNS): Map<string, number[]> {
+  const times = new Map(cmds.map((c) => [c.label, [] as number[]]));
+  for (let i = 0; i < runs; i++) for (const c of cmds) times.get(c.label)!.push(runOnce(c).ms);
+  return times;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+function table(head: string[], rows: string[][]): string {
+  const right = (i: number) => i > 0;
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (right(i) ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** A fresh SNEAKPEEK_CACHE_DIR with every tool built and published (builds wait out the 2 s rule). */
+function warmCache(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-bench-startup-'));
+  for (const tool of TOOLS) {
+    for (let i = 0; ; i++) {
+      runOnce({ label: tool, cmd: path.join(ROOT, 'bin', tool), args: ['--help'], env: { SNEAKPEEK_CACHE_DIR: dir } });
+      if (readdirSync(dir).includes(`${tool}.json`)) break;
+      if (i === 5) throw new Error(`bin/${tool}: no cache published (a source keeps changing?)`);
+      spawnSync('sleep', ['1']);
+    }
+  }
+  return dir;
+}
+
+/** What bin/run does before it runs a tool from the cache: read the manifest, stat every input. */
+function freshnessCheck(dir: string, tool: string): { inputs: number; ms: number } {
+  const times: number[] = [];
+  let inputs = 0;
+  for (let i = 0; i < 50; i++) {
+    const t = process.hrtime.bigint();
+    const m = JSON.parse(readFileSync(path.join(dir, `${tool}.json`), 'utf8')) as { inputs: [string, ...number[]][] };
+    for (const [file] of m.inputs) statSync(file, { throwIfNoEntry: false });
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    inputs = m.inputs.length;
+  }
+  return { inputs, ms: median(times) };
+}
+
+function startupTables(): string {
+  const cache = warmCache();
+  try {
+    const binEnv = { SNEAKPEEK_CACHE_DIR: cache };
+    const base: Cmd = { label: 'node -e 0', cmd: NODE, args: ['-e', '0'] };
+    const bin = (tool: string): Cmd => ({ label: `bin/${tool} --help`, cmd: path.join(ROOT, 'bin', tool), args: ['--help'], env: binEnv, cwd: '/' });
+    const old = (tool: string): Cmd => ({ label: `node --import tsx/loader scripts/${tool}.ts --help (old bin/run)`, cmd: NODE, args: ['--import', LOADER, path.join(ROOT, 'scripts', `${tool}.ts`), '--help'] });
+    const npx = (tool: string): Cmd => ({ label: `npx tsx scripts/${tool}.ts --help`, cmd: 'npx', args: ['tsx', `scripts/${tool}.ts`, '--help'] });
+    for (const tool of TOOLS) {
+      const a = runOnce(bin(tool)).stdout;
+      const b = runOnce(npx(tool)).stdout;
+      if (a !== b || !a.startsWith(`${tool} — `)) throw new Error(`bin/${tool} --help and npx tsx scripts/${tool}.ts --help differ`);
+    }
+    const help = [base, ...TOOLS.map(bin), ...TOOLS.map(old), ...TOOLS.map(npx)];
+    const helpTimes = measure(help);
+    const b0 = median(helpTimes.get(base.label)!);
+    const rows = help.map((c) => {
+      const t = helpTimes.get(c.label)!;
+      return [`\`${c.label}\``, ms(median(t)), `${(median(t) / b0).toFixed(2)}×`, ms(Math.min(...t))];
+    });
+
+    // Work beyond --help: config read (yaml) and, for get_container_ns, a process through zx.
+    const pods = path.join(cache, 'pods.json');
+    writeFileSync(pods, JSON.stringify({ kind: 'PodList', apiVersion: 'v1', items: [] }));
+    const work = (tool: string, args: string[], status: number): Cmd[] => [
+      { label: `bin/${tool} ${args.join(' ')}`, cmd: path.join(ROOT, 'bin', tool), args, env: binEnv, status },
+      { label: `node --import tsx/loader scripts/${tool}.ts ${args.join(' ')}`, cmd: NODE, args: ['--import', LOADER, path.join(ROOT, 'scripts', `${tool}.ts`), ...args], status },
+    ];
+    const works = [base, ...work('get_all_containers', ['--pods-file', pods], 0), ...work('get_container_ns', ['-n', 'sp-startup-bench-nosuch'], 1)];
+    const workTimes = measure(works);
+    const workRows = works.slice(1).map((c) => {
+      const t = workTimes.get(c.label)!;
+      return [`\`${c.label.replace(pods, 'PODS.json')}\``, ms(median(t)), `${(median(t) / median(workTimes.get(base.label)!)).toFixed(2)}×`];
+    });
+
+    // A cold cache: the first run after an edit pays the build.
+    const coldRows = TOOLS.map((tool) => {
+      const t: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-bench-cold-'));
+        try {
+          t.push(runOnce({ ...bin(tool), env: { SNEAKPEEK_CACHE_DIR: dir } }).ms);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+      const check = freshnessCheck(cache, tool);
+      return [`\`bin/${tool}\``, ms(median(t)), String(check.inputs), `${(check.ms * 1000).toFixed(0)} µs`];
+    });
+
+    return [
+      `### --help (median of ${RUNS} runs; ratio to \`node -e 0\`; bin/ from a warm cache, cwd /)`,
+      '',
+      table(['command', 'median', 'vs node -e 0', 'min'], rows),
+      '',
+      `### a little work (median of ${RUNS} runs)`,
+      '',
+      table(['command', 'median', 'vs node -e 0'], workRows),
+      '',
+      '### the cache',
+      '',
+      table(['tool', 'cold run (build + run, median of 3)', 'inputs checked', 'freshness check (in-process, median of 50)'], coldRows),
+      '',
+    ].join('\n');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+/** esbuild bundle of `source` (an ES module text, imports resolved from the repo) into dir/name.mjs. */
+async function bundle(dir: string, name: string, source: string): Promise<string> {
+  const esbuild = createRequire(path.join(ROOT, 'node_modules/tsx/package.json'))('esbuild') as typeof import('esbuild');
+  const out = path.join(dir, `${name}.mjs`);
+  await esbuild.build({
+    stdin: { contents: source, resolveDir: ROOT, loader: 'ts', sourcefile: `${name}.ts` },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: `node${process.versions.node}`,
+    outfile: out,
+    logLevel: 'silent',
+    banner: { js: "import { createRequire as __c } from 'node:module'; const require = __c(import.meta.url);" },
+  });
+  return out;
+}
+
+async function importTables(): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-bench-imports-'));
+  try {
+    const esm = (expr: string): string[] => ['--input-type=module', '-e', expr];
+    const importOf = (spec: string) => `const m = await import(${JSON.stringify(spec)}); globalThis.m = m;`;
+    const base: Cmd = { label: 'node -e 0', cmd: NODE, args: ['-e', '0'] };
+    const esmBase: Cmd = { label: 'node --input-type=module -e 0', cmd: NODE, args: esm('0') };
+    const tsxBase: Cmd = { label: 'tsx loader registered, nothing imported', cmd: NODE, args: ['--import', LOADER, ...esm('0')] };
+    const pkgs = ['yargs', 'yaml', 'zx'];
+    const pkgCmds: Cmd[] = [];
+    for (const p of pkgs) {
+      pkgCmds.push({ label: `import '${p}' (node_modules, ESM)`, cmd: NODE, args: esm(importOf(p)), cwd: ROOT });
+      const out = await bundle(dir, p, `import * as m from '${p}'; (globalThis as any).m = m;`);
+      pkgCmds.push({ label: `import '${p}' (bundled)`, cmd: NODE, args: [out] });
+    }
+    const libs = readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.ts')).sort();
+    const libCmds: Cmd[] = [];
+    for (const f of libs) {
+      const file = path.join(ROOT, 'lib', f);
+      const out = await bundle(dir, `lib-${f.replace(/\.ts$/, '')}`, `import * as m from ${JSON.stringify(file)}; (globalThis as any).m = m;`);
+      libCmds.push({ label: `lib/${f} bundled`, cmd: NODE, args: [out] });
+      libCmds.push({ label: `lib/${f} tsx`, cmd: NODE, args: ['--import', LOADER, ...esm(importOf(pathToFileURL(file).href))] });
+      libCmds.push({ label: `lib/${f} tsx, no transform cache`, cmd: NODE, args: ['--import', LOADER, ...esm(importOf(pathToFileURL(file).href))], env: { TSX_DISABLE_CACHE: '1' } });
+    }
+    const t = measure([base, esmBase, tsxBase, ...pkgCmds, ...libCmds]);
+    const m = (label: string) => median(t.get(label)!);
+    const b0 = m(base.label);
+    const plus = (x: number, from: number) => `${x - from >= 0 ? '+' : ''}${(x - from).toFixed(1)} ms`;
+    const pkgRows = [base, esmBase, tsxBase, ...pkgCmds].map((c) => [`\`${c.label}\``, ms(m(c.label)), plus(m(c.label), b0), `${(m(c.label) / b0).toFixed(2)}×`]);
+    const libRows = libs.map((f) => [
+      `lib/${f}`,
+      plus(m(`lib/${f} bundled`), b0),
+      plus(m(`lib/${f} tsx`), m(tsxBase.label)),
+      plus(m(`lib/${f} tsx, no transform cache`), m(tsxBase.label)),
+    ]);
+    return [
+      `### what costs what (median of ${RUNS} runs; + = over \`node -e 0\`)`,
+      '',
+      table(['process', 'median', 'cost', 'vs node -e 0'], pkgRows),
+      '',
+      '### each lib module with everything it imports (+ over node -e 0 when bundled; over the bare tsx loader through tsx)',
+      '',
+      table(['module', 'bundled (as bin/run)', 'tsx, transform cached', 'tsx, transformed (TSX_DISABLE_CACHE=1)'], libRows),
+      '',
+    ].join('\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const only = process.argv[2];
+process.stdout.write(`## start-up (node ${process.version}, ${os.cpus().length} CPUs, ${new Date().toISOString().slice(0, 10)})\n\n`);
+if (only === undefined || only === 'startup') process.stdout.write(`${startupTables()}\n`);
+if (only === undefined || only === 'imports') process.stdout.write(`${await importTables()}\n`);
