@@ -183,49 +183,65 @@ async function bundle(dir: string, name: string, source: string): Promise<string
   return out;
 }
 
+/** Each command prints the ms its import took (timed inside the process: no start-up noise). */
+function measureInside(cmds: Cmd[], runs = RUNS): Map<string, number> {
+  const times = new Map(cmds.map((c) => [c.label, [] as number[]]));
+  for (let i = 0; i < runs; i++) for (const c of cmds) times.get(c.label)!.push(Number(runOnce(c).stdout));
+  return new Map([...times].map(([k, v]) => [k, median(v)]));
+}
+
 async function importTables(): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-bench-imports-'));
   try {
-    const esm = (expr: string): string[] => ['--input-type=module', '-e', expr];
-    const importOf = (spec: string) => `const m = await import(${JSON.stringify(spec)}); globalThis.m = m;`;
+    const timed = (spec: string) =>
+      ['--input-type=module', '-e', `const t = performance.now(); globalThis.m = await import(${JSON.stringify(spec)}); process.stdout.write(String(performance.now() - t));`];
     const base: Cmd = { label: 'node -e 0', cmd: NODE, args: ['-e', '0'] };
-    const esmBase: Cmd = { label: 'node --input-type=module -e 0', cmd: NODE, args: esm('0') };
-    const tsxBase: Cmd = { label: 'tsx loader registered, nothing imported', cmd: NODE, args: ['--import', LOADER, ...esm('0')] };
-    const pkgs = ['yargs', 'yaml', 'zx'];
+    const tsxBase: Cmd = { label: 'node --import tsx/loader -e 0', cmd: NODE, args: ['--import', LOADER, '-e', '0'] };
+    const proc = measure([base, tsxBase]);
+    const loaderCost = median(proc.get(tsxBase.label)!) - median(proc.get(base.label)!);
+
+    const PKGS = ['yargs', 'yaml', 'zx', 'zx/core'];
     const pkgCmds: Cmd[] = [];
-    for (const p of pkgs) {
-      pkgCmds.push({ label: `import '${p}' (node_modules, ESM)`, cmd: NODE, args: esm(importOf(p)), cwd: ROOT });
-      const out = await bundle(dir, p, `import * as m from '${p}'; (globalThis as any).m = m;`);
-      pkgCmds.push({ label: `import '${p}' (bundled)`, cmd: NODE, args: [out] });
+    // The floor: the first import() of any module at all (loader, read, compile).
+    const empty = path.join(dir, 'empty.ts');
+    writeFileSync(empty, 'export {};\n');
+    const emptyOut = await bundle(dir, 'empty', 'export {};');
+    const floor: Cmd[] = [
+      { label: 'empty bundled', cmd: NODE, args: timed(pathToFileURL(emptyOut).href) },
+      { label: 'empty tsx', cmd: NODE, args: ['--import', LOADER, ...timed(pathToFileURL(empty).href)] },
+      { label: 'empty tsx, no cache', cmd: NODE, args: ['--import', LOADER, ...timed(pathToFileURL(empty).href)], env: { TSX_DISABLE_CACHE: '1' } },
+    ];
+    for (const p of PKGS) {
+      pkgCmds.push({ label: `${p} node_modules`, cmd: NODE, args: timed(p), cwd: ROOT });
+      const out = await bundle(dir, p.replace('/', '-'), `import * as m from '${p}'; (globalThis as any).m = m;`);
+      pkgCmds.push({ label: `${p} bundled`, cmd: NODE, args: timed(pathToFileURL(out).href) });
     }
     const libs = readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.ts')).sort();
     const libCmds: Cmd[] = [];
     for (const f of libs) {
-      const file = path.join(ROOT, 'lib', f);
-      const out = await bundle(dir, `lib-${f.replace(/\.ts$/, '')}`, `import * as m from ${JSON.stringify(file)}; (globalThis as any).m = m;`);
-      libCmds.push({ label: `lib/${f} bundled`, cmd: NODE, args: [out] });
-      libCmds.push({ label: `lib/${f} tsx`, cmd: NODE, args: ['--import', LOADER, ...esm(importOf(pathToFileURL(file).href))] });
-      libCmds.push({ label: `lib/${f} tsx, no transform cache`, cmd: NODE, args: ['--import', LOADER, ...esm(importOf(pathToFileURL(file).href))], env: { TSX_DISABLE_CACHE: '1' } });
+      const url = pathToFileURL(path.join(ROOT, 'lib', f)).href;
+      const out = await bundle(dir, `lib-${f.replace(/\.ts$/, '')}`, `import * as m from ${JSON.stringify(url.slice('file://'.length))}; (globalThis as any).m = m;`);
+      libCmds.push({ label: `${f} bundled`, cmd: NODE, args: timed(pathToFileURL(out).href) });
+      libCmds.push({ label: `${f} tsx`, cmd: NODE, args: ['--import', LOADER, ...timed(url)] });
+      libCmds.push({ label: `${f} tsx, no cache`, cmd: NODE, args: ['--import', LOADER, ...timed(url)], env: { TSX_DISABLE_CACHE: '1' } });
     }
-    const t = measure([base, esmBase, tsxBase, ...pkgCmds, ...libCmds]);
-    const m = (label: string) => median(t.get(label)!);
-    const b0 = m(base.label);
-    const plus = (x: number, from: number) => `${x - from >= 0 ? '+' : ''}${(x - from).toFixed(1)} ms`;
-    const pkgRows = [base, esmBase, tsxBase, ...pkgCmds].map((c) => [`\`${c.label}\``, ms(m(c.label)), plus(m(c.label), b0), `${(m(c.label) / b0).toFixed(2)}×`]);
-    const libRows = libs.map((f) => [
-      `lib/${f}`,
-      plus(m(`lib/${f} bundled`), b0),
-      plus(m(`lib/${f} tsx`), m(tsxBase.label)),
-      plus(m(`lib/${f} tsx, no transform cache`), m(tsxBase.label)),
-    ]);
+    const t = measureInside([...floor, ...pkgCmds, ...libCmds]);
+    const at = (label: string) => ms(t.get(label)!);
     return [
-      `### what costs what (median of ${RUNS} runs; + = over \`node -e 0\`)`,
+      `### what costs what (median of ${RUNS} runs)`,
       '',
-      table(['process', 'median', 'cost', 'vs node -e 0'], pkgRows),
+      `tsx's loader, registered and nothing imported: +${loaderCost.toFixed(1)} ms over \`node -e 0\` (${ms(median(proc.get(base.label)!))}).`,
+      'The rest is the time of the `await import()` itself, measured inside the process.',
       '',
-      '### each lib module with everything it imports (+ over node -e 0 when bundled; over the bare tsx loader through tsx)',
+      table(['package', 'from node_modules (ESM)', 'bundled (as bin/run runs it)'], PKGS.map((p) => [p, at(`${p} node_modules`), at(`${p} bundled`)])),
       '',
-      table(['module', 'bundled (as bin/run)', 'tsx, transform cached', 'tsx, transformed (TSX_DISABLE_CACHE=1)'], libRows),
+      table(
+        ['lib module, with what it imports', 'bundled (as bin/run)', 'tsx, transform cached', 'tsx, transformed (TSX_DISABLE_CACHE=1)'],
+        [
+          ['(an empty module: the floor of any import)', at('empty bundled'), at('empty tsx'), at('empty tsx, no cache')],
+          ...libs.map((f) => [`lib/${f}`, at(`${f} bundled`), at(`${f} tsx`), at(`${f} tsx, no cache`)]),
+        ],
+      ),
       '',
     ].join('\n');
   } finally {
