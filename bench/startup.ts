@@ -166,21 +166,27 @@ function startupTables(): string {
   }
 }
 
-/** esbuild bundle of `source` (an ES module text, imports resolved from the repo) into dir/name.mjs. */
+/** `source` (an ES module, imports resolved from the repo) bundled as bin/run bundles: split, ESM. */
 async function bundle(dir: string, name: string, source: string): Promise<string> {
   const esbuild = createRequire(path.join(ROOT, 'node_modules/tsx/package.json'))('esbuild') as typeof import('esbuild');
-  const out = path.join(dir, `${name}.mjs`);
+  const entry = path.join(dir, `${name}.ts`);
+  writeFileSync(entry, source);
   await esbuild.build({
-    stdin: { contents: source, resolveDir: ROOT, loader: 'ts', sourcefile: `${name}.ts` },
+    entryPoints: [entry],
+    absWorkingDir: ROOT,
+    nodePaths: [path.join(ROOT, 'node_modules')], // the entry sits in a temp dir
+    outdir: path.join(dir, name),
+    entryNames: '[name]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: true,
     format: 'esm',
     platform: 'node',
     target: `node${process.versions.node}`,
-    outfile: out,
     logLevel: 'silent',
     banner: { js: "import { createRequire as __c } from 'node:module'; const require = __c(import.meta.url);" },
   });
-  return out;
+  return path.join(dir, name, `${name}.mjs`);
 }
 
 /** Each command prints the ms its import took (timed inside the process: no start-up noise). */
@@ -203,9 +209,8 @@ async function importTables(): Promise<string> {
     const PKGS = ['yargs', 'yaml', 'zx', 'zx/core'];
     const pkgCmds: Cmd[] = [];
     // The floor: the first import() of any module at all (loader, read, compile).
+    const emptyOut = await bundle(dir, 'empty', 'export {};\n');
     const empty = path.join(dir, 'empty.ts');
-    writeFileSync(empty, 'export {};\n');
-    const emptyOut = await bundle(dir, 'empty', 'export {};');
     const floor: Cmd[] = [
       { label: 'empty bundled', cmd: NODE, args: timed(pathToFileURL(emptyOut).href) },
       { label: 'empty tsx', cmd: NODE, args: ['--import', LOADER, ...timed(pathToFileURL(empty).href)] },
