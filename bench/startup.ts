@@ -221,11 +221,11 @@ async function importTables(): Promise<string> {
       const out = await bundle(dir, p.replace('/', '-'), `import * as m from '${p}'; (globalThis as any).m = m;`);
       pkgCmds.push({ label: `${p} bundled`, cmd: NODE, args: timed(pathToFileURL(out).href) });
     }
-    const libs = readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.ts')).sort();
+    const libs = (readdirSync(path.join(ROOT, 'lib'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).sort();
     const libCmds: Cmd[] = [];
     for (const f of libs) {
       const url = pathToFileURL(path.join(ROOT, 'lib', f)).href;
-      const out = await bundle(dir, `lib-${f.replace(/\.ts$/, '')}`, `import * as m from ${JSON.stringify(url.slice('file://'.length))}; (globalThis as any).m = m;`);
+      const out = await bundle(dir, `lib-${f.replace(/\.ts$/, '').replaceAll('/', '-')}`, `import * as m from ${JSON.stringify(url.slice('file://'.length))}; (globalThis as any).m = m;`);
       libCmds.push({ label: `${f} bundled`, cmd: NODE, args: timed(pathToFileURL(out).href) });
       libCmds.push({ label: `${f} tsx`, cmd: NODE, args: ['--import', LOADER, ...timed(url)] });
       libCmds.push({ label: `${f} tsx, no cache`, cmd: NODE, args: ['--import', LOADER, ...timed(url)], env: { TSX_DISABLE_CACHE: '1' } });

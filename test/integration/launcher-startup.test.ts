@@ -214,7 +214,7 @@ describe('bin/run compile cache', () => {
     expect(run(tool, ['--help'], env).stdout).toMatch(/\nEDITED-SCRIPT\n$/);
 
     // A lib module the tool imports statically (whatever lib/ looks like by then).
-    const libName = /from '\.\.\/lib\/([\w-]+)\.ts'/.exec(scriptText)?.[1];
+    const libName = /from '\.\.\/lib\/([\w\/-]+)\.ts'/.exec(scriptText)?.[1];
     expect(libName).toBeDefined();
     const lib = path.join(repo, 'lib', `${libName}.ts`);
     writeFileSync(lib, `${readFileSync(lib, 'utf8')}\nprocess.stderr.write('EDITED-LIB\\n');\n`);
