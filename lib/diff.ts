@@ -1,7 +1,10 @@
-// docker diff from overlay layers alone. Input: every layer's entries (layer 0 = UpperDir,
-// 1.. = LowerDirs, topmost first) sorted together in tree order; output: A/C/D changes in
-// the same order, computed as docker's naive diff does (merged container tree vs merged
-// image tree). Memory: one path group plus the stack of open directories.
+// docker diff from overlay layers alone. Input: layer entries (layer 0 = UpperDir, 1.. =
+// LowerDirs, topmost first) sorted together in tree order; output: A/C/D changes in the same
+// order, computed as docker's naive diff does (merged container tree vs merged image tree).
+// The lower layers need not be whole: what the node sends (scripts/sneakpeek.sh sp_layers) is
+// the UpperDir whole and, of each lower layer, the directories the UpperDir has too, one level
+// deep — everything that decides a change (a lower entry nowhere near the UpperDir is one the
+// container sees unchanged). Memory: one path group plus the stack of open directories.
 
 export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
 
@@ -197,13 +200,28 @@ const isAncestor = (dir: string, path: string) => dir === '' || path.startsWith(
 
 const TYPES = new Set(['f', 'd', 'l', 'c', 'b', 'p', 's']);
 
-/** Parse the fields of an F record after KEY: LAYER TYPE MODE UID GID SIZE MTIME PATH. */
+/**
+ * A path on the wire, NNN/PATH (layer NNN, PATH relative to its root; getfattr -R writes
+ * NNN//PATH, and NNN/ is the root) → [layer, PATH]; undefined for anything else.
+ */
+export function splitLayerPath(p: string): [number, string] | undefined {
+  if (p.length < 4 || p[3] !== '/') return undefined;
+  const layer = Number(p.slice(0, 3));
+  if (!/^[0-9]{3}$/.test(p.slice(0, 3))) return undefined;
+  let i = 4;
+  while (p[i] === '/') i++;
+  return [layer, p.slice(i)];
+}
+
+/** Parse the fields of an F record after KEY: TYPE MODE UID GID SIZE MTIME NNN/PATH (slashes swapped). */
 export function parseEntry(f: readonly string[]): Entry {
-  const [layer, type, mode, uid, gid, size, mtime, rawPath] = f;
-  if (rawPath === undefined || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
+  const [type, mode, uid, gid, size, mtime, rawPath] = f;
+  // The node swapped '/' and \001 so sort puts a directory's contents right after it.
+  const where = rawPath === undefined ? undefined : splitLayerPath(unswapSlash(rawPath));
+  if (!where || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
   const dot = mtime!.indexOf('.');
   return {
-    layer: Number(layer),
+    layer: where[0],
     type: type as EntryType,
     mode: parseInt(mode!, 8),
     uid: Number(uid),
@@ -211,19 +229,18 @@ export function parseEntry(f: readonly string[]): Entry {
     size: Number(size),
     mtimeSec: Number(dot < 0 ? mtime : mtime!.slice(0, dot)),
     mtimeNsec: dot < 0 ? 0 : Number(mtime!.slice(dot + 1, dot + 10).padEnd(9, '0')),
-    // The node swapped '/' and \001 so sort puts a directory's contents right after it.
-    path: unswapSlash(rawPath),
+    path: where[1],
   };
 }
 
 /**
- * A whole `F KEY LAYER TYPE MODE UID GID SIZE MTIME PATH` record → [KEY, entry]. The hot path
- * of -t files (one call per file of every layer), so it walks the tabs itself.
+ * A whole `F KEY TYPE MODE UID GID SIZE MTIME NNN/PATH` record → [KEY, entry]. The hot path
+ * of -t files (one call per entry listed), so it walks the tabs itself.
  */
 export function parseListingRecord(rec: string): [number, Entry] {
   const f: string[] = [];
   let start = 2; // after "F\t"
-  for (let n = 0; n < 8; n++) {
+  for (let n = 0; n < 7; n++) {
     const i = rec.indexOf('\t', start);
     if (i < 0) throw new Error(`bad layer listing record: ${rec.slice(0, 80)}`);
     f.push(rec.slice(start, i));
@@ -239,20 +256,19 @@ export function unswapSlash(p: string): string {
   return p.replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
 }
 
-/** getfattr -d -e hex output of one layer → extras. Names are octal-escaped (\\012, \\134). */
-export function parseXattrDump(layer: number, text: string, into: LayerExtras): void {
-  let path: string | undefined;
+/** getfattr -d -e hex output (paths NNN/PATH) → extras. Names are octal-escaped (\\012, \\134). */
+export function parseXattrDump(text: string, into: LayerExtras): void {
+  let key: string | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
-      const p = line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-      path = p === '.' ? '' : p.replace(/^\.\//, '');
+      const where = splitLayerPath(line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+      key = where && layerKey(...where);
       continue;
     }
     const eq = line.indexOf('=');
-    if (path === undefined || eq < 0) continue;
+    if (key === undefined || eq < 0) continue;
     const name = line.slice(0, eq);
     const value = line.slice(eq + 1);
-    const key = layerKey(layer, path);
     if (/^(trusted|user)\.overlay\.opaque$/.test(name)) {
       if (value === '0x79') into.opaque.add(key); // "y"
     } else if (/^(trusted|user)\.overlay\.whiteout$/.test(name)) {
