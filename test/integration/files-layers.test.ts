@@ -4,7 +4,7 @@
 // of the whole listing (every entry of every layer, through the same ChangeComputer). It never
 // follows a symlink out of a layer, and its processes do not grow with the number of directories.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,7 @@ function run(cmd: string, ...args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
-const TYPE = (st: ReturnType<typeof lstatSync>): EntryType =>
+const TYPE = (st: Stats): EntryType =>
   st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : 'f';
 
 /** The reference: every entry of every layer, through the same ChangeComputer. */
