@@ -51,43 +51,48 @@ sp_layers() {
   done
   if [ $# -gt 1000 ]; then rec ERR "$k" "$# layers: more than sneakpeek lists (1000)"; return 1; fi
   t="$sp_tmp/$k"; mkdir "$t" "$t/l" || { rec ERR "$k" "cannot create $t"; return 1; }
-  # The layer links; the lower roots, where the walk starts ($t/s); a sed program that makes the
+  # The layer links; the lower roots, where the walk starts ($t/s0); a sed program that makes the
   # walk's candidates: each UPPER directory as a directory of every lower layer ($t/c).
-  n=0; cand=; : > "$t/s"
+  n=0; cand=; : > "$t/s0"
   for d in "$@"; do
     case $d in /*) ;; *) d=$PWD/$d ;; esac
     l=$(printf %03d "$n")
     ln -s -- "$d" "$t/l/$l" || { rec ERR "$k" "cannot create $t/l/$l"; rm -rf "$t"; return 1; }
-    if [ "$n" -gt 0 ]; then printf '%s/\0' "$l" >> "$t/s"; cand="${cand}g;s|^|$l/|p;"; fi
+    if [ "$n" -gt 0 ]; then printf '%s/\0' "$l" >> "$t/s0"; cand="${cand}g;s|^|$l/|p;"; fi
     n=$((n+1))
   done
   before=$(sp_ident "$@")
   fmt="F\t$k\t%y\t%m\t%U\t%G\t%s\t%T@\t%p\0"
+  sp_gf=; command -v getfattr >/dev/null 2>&1 && sp_gf=1
   # A failed walk, candidates or sort is an ERR; a file the container deletes while we walk is
   # not a failure (-ignore_readdir_race).
-  sp_gf=; command -v getfattr >/dev/null 2>&1 && sp_gf=1
   ( cd "$t/l" || exit 1
-    # The UPPER dir: its xattrs (beside the listing, on another core), entries, directories, devices.
-    if [ -n "$sp_gf" ]; then { printf 'X\t%s\t' "$k"; getfattr -R -P -d -e hex -m "$sp_xre" 000/ 2>/dev/null; printf '\0'; } > "$t/x.u" & fi
-    find 000/ -ignore_readdir_race -printf "$fmt" \( -type d -fprint0 "$t/ud" -o \( -type c -o -type b \) -fprint0 "$t/v.u" \) > "$t/f.u" || echo "find failed in $up" >&2
+    # The UPPER dir, whole: entries (F), directories, devices, empty files (maybe xattr whiteouts).
+    find 000/ -ignore_readdir_race -printf "$fmt" \( -type d -fprint0 "$t/ud" -o \( -type c -o -type b \) -fprint0 "$t/v.u" -o -type f -size 0 -fprint0 "$t/a.e" \) > "$t/f.u" || echo "find failed in $up" >&2
+    : > "$t/a.u"
     if [ -n "$cand" ]; then
       sed -z -n "s|^000/||;/^\$/d;h;$cand" "$t/ud" | sort -z > "$t/c" || echo "listing the upper directories failed" >&2
       # Level by level: list this level's directories (the roots: themselves too), then keep
       # those of their subdirectories that are candidates. Per batch of directories, one find
       # writes entries (stdout), subdirectories (.d), devices (.v) and what getfattr reads (.a).
       lv=0 min=0
-      while [ -s "$t/s" ]; do
-        lv=$((lv+1))
+      while [ -s "$t/s$lv" ]; do
         xargs -0 sh -c 'm=$1 f=$2 o=$3.$$; shift 3; exec find "$@" -ignore_readdir_race -mindepth "$m" -maxdepth 1 -printf "$f" \( -type d -fprint0 "$o.d" -o \( -type c -o -type b \) -fprint0 "$o.v" \) , \( -type d -o -type f \) -fprint0 "$o.a"' \
-          sh "$min" "$fmt" "$t/o$lv" < "$t/s" >> "$t/f.l" || echo "find failed in a lower layer" >&2
-        sort -z "$t/o$lv".*.d | comm -z -12 - "$t/c" > "$t/s" || echo "comm failed" >&2
-        min=1
+          sh "$min" "$fmt" "$t/o$lv" < "$t/s$lv" >> "$t/f.l" || echo "find failed in a lower layer" >&2
+        sort -z "$t/o$lv".*.d | comm -z -12 - "$t/c" > "$t/s$((lv+1))" || echo "comm failed" >&2
+        lv=$((lv+1)) min=1
       done
+      # The xattrs of the UPPER dir that can matter: of the directories the image has too
+      # (opaque) and of the files in them (capabilities). Not read while the listing ran: the
+      # container may have removed some since (their xattrs no longer matter).
       if [ -n "$sp_gf" ]; then
-        { printf 'X\t%s\t' "$k"; cat "$t"/o*.a | xargs -0 -r getfattr -P -d -e hex -m "$sp_xre" -- 2>/dev/null; printf '\0'; } > "$t/x.l"
+        cat "$t"/s[0-9]* | sed -z 's|^[0-9]*/|000/|' | sort -zu |
+          xargs -0 -r sh -c 'exec find "$@" -ignore_readdir_race -maxdepth 1 \( -type d -o -type f -size +0 \) -print0 2>/dev/null' sh > "$t/a.u"
       fi
     fi
-    wait
+    if [ -n "$sp_gf" ]; then
+      { printf 'X\t%s\t' "$k"; cat "$t/a.e" "$t/a.u" "$t"/o*.a 2>/dev/null | xargs -0 -r getfattr -P -d -e hex -m "$sp_xre" -- 2>/dev/null; printf '\0'; } > "$t/x"
+    fi
     cat "$t/v.u" "$t"/o*.v 2>/dev/null | xargs -0 -r stat --printf "R\t$k\t%t\t%T\t%n\0" > "$t/r" || echo "stat failed" >&2
     cat "$t/f.u" "$t/f.l" 2>/dev/null | tr '/\001' '\001/' | sort -z -t "$TAB" -k9.5 -k9.1,9.3 > "$t/f" || echo "sort failed (is $sp_tmp full?)" >&2
   ) 2>>"$t/err"
@@ -98,7 +103,7 @@ sp_layers() {
     rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
   fi
   if [ -n "$eng" ] && ! sp_still "$k" "$eng" "$name" "$id"; then rm -rf "$t"; return 1; fi
-  cat "$t/x.u" "$t/x.l" "$t/r" "$t/f" 2>/dev/null
+  cat "$t/x" "$t/r" "$t/f" 2>/dev/null
   rm -rf "$t"
 }
 

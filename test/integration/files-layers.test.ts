@@ -23,7 +23,9 @@ const skip = missing({
 const XRE = '^(trusted|user)\\.overlay\\.(opaque|whiteout)$|^security\\.capability$';
 
 /** What a layer holds at a path. */
-type Kind = 'file' | 'dir' | 'opaque' | 'whiteout' | 'xwhiteout' | 'chardev' | 'fifo' | { link: string };
+type Kind = 'file' | 'cap' | 'dir' | 'opaque' | 'whiteout' | 'xwhiteout' | 'chardev' | 'fifo' | { link: string };
+// CAP_NET_RAW, permitted and effective (vfs_cap_data revision 2).
+const CAP = '0x0100000200200000000000000000000000000000';
 type Layer = Record<string, Kind>;
 
 function build(root: string, layer: Layer): void {
@@ -32,7 +34,10 @@ function build(root: string, layer: Layer): void {
   for (const [p, kind] of Object.entries(layer).sort(([a], [b]) => a.split('/').length - b.split('/').length)) {
     const f = path.join(root, p);
     mkdirSync(path.dirname(f), { recursive: true });
-    if (kind === 'file') writeFileSync(f, `${p}\n`);
+    if (kind === 'file' || kind === 'cap') {
+      writeFileSync(f, `${p}\n`);
+      if (kind === 'cap') run('setfattr', '-n', 'security.capability', '-v', CAP, f);
+    }
     else if (kind === 'dir' || kind === 'opaque') {
       mkdirSync(f, { recursive: true });
       if (kind === 'opaque') run('setfattr', '-n', 'trusted.overlay.opaque', '-v', 'y', f);
@@ -168,6 +173,8 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     ['a symlink in a lower layer where the upper has a directory', [{ 'lnk/a': 'file', 'lnk/new': 'dir' }, image]],
     ['a directory replaced by a symlink, and back', [{ 'etc/app': { link: '/usr' }, 'usr/lib': 'dir', 'usr/lib/c': 'file' }, { 'usr/lib': { link: '../etc' } }, image]],
     ['devices and fifos', [{ 'etc/null': 'chardev', 'etc/app/fifo': 'fifo', 'usr/lib/b': 'chardev' }, image]],
+    ['a capability set, and one dropped, on files otherwise the same', [{ 'usr/lib/a': 'cap', 'usr/lib/b': 'file', 'etc/motd': 'cap' }, { 'usr/lib/b': 'cap' }, image]],
+    ['an xattr whiteout and a capability where the image has no directory', [{ 'new/w': 'xwhiteout', 'new/c': 'cap', 'etc/app/deep/er/new/w': 'xwhiteout' }, image]],
     ['an empty upper dir', [{}, image]],
     ['no lower layer at all', [{ 'a/b': 'file', c: 'dir' }]],
   ])('%s', (_label, specs) => {
@@ -188,8 +195,8 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
         if ((kind === 'dir' || kind === 'opaque') && depth < 4) gen(depth + 1, p, into, weights);
       }
     };
-    const lowerW: [Kind | 'none', number][] = [['none', 0.2], ['file', 0.25], ['dir', 0.3], ['opaque', 0.05], ['whiteout', 0.07], ['xwhiteout', 0.03], [{ link: 'a' }, 0.05], [{ link: '/' }, 0.05]];
-    const upperW: [Kind | 'none', number][] = [['none', 0.35], ['file', 0.15], ['dir', 0.3], ['opaque', 0.07], ['whiteout', 0.08], ['xwhiteout', 0.02], [{ link: 'b' }, 0.03]];
+    const lowerW: [Kind | 'none', number][] = [['none', 0.2], ['file', 0.2], ['cap', 0.05], ['dir', 0.3], ['opaque', 0.05], ['whiteout', 0.07], ['xwhiteout', 0.03], [{ link: 'a' }, 0.05], [{ link: '/' }, 0.05]];
+    const upperW: [Kind | 'none', number][] = [['none', 0.35], ['file', 0.12], ['cap', 0.03], ['dir', 0.3], ['opaque', 0.07], ['whiteout', 0.08], ['xwhiteout', 0.02], [{ link: 'b' }, 0.03]];
     let changes = 0;
     for (let i = 0; i < 25; i++) {
       const specs: Layer[] = [];
@@ -247,7 +254,7 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     const ours = nodeDiff(dirs, { ...process.env, PATH: `${shims}:${process.env.PATH}` });
     expect(ours.lines.filter((l) => l.startsWith('A ')).length).toBe(600);
     const finds = spawnSync('wc', ['-l', log], { encoding: 'utf8' }).stdout.trim().split(' ')[0];
-    // The upper dir, then the levels: the roots, t*, t*/u*, t*/u*/v*.
-    expect(Number(finds)).toBe(1 + 4);
+    // The upper dir; the levels: the roots, t*, t*/u*, t*/u*/v*; the upper's files beside them (xattrs).
+    expect(Number(finds)).toBe(1 + 4 + 1);
   });
 });
