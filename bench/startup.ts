@@ -10,7 +10,7 @@
 //   imports  what costs what: tsx's loader, yargs / yaml / zx from node_modules and bundled,
 //            each lib module bundled (as bin/run runs it) and through tsx (cached / transformed)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,7 +97,7 @@ function freshnessCheck(dir: string, tool: string): { inputs: number; ms: number
   return { inputs, ms: median(times) };
 }
 
-function startupTables(): string {
+export function startupTables(): string {
   const cache = warmCache();
   try {
     const binEnv = { SNEAKPEEK_CACHE_DIR: cache };
@@ -254,7 +254,16 @@ async function importTables(): Promise<string> {
   }
 }
 
-const only = process.argv[2];
-process.stdout.write(`## start-up (node ${process.version}, ${os.cpus().length} CPUs, ${new Date().toISOString().slice(0, 10)})\n\n`);
-if (only === undefined || only === 'startup') process.stdout.write(`${startupTables()}\n`);
-if (only === undefined || only === 'imports') process.stdout.write(`${await importTables()}\n`);
+const isMain = (() => {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+if (isMain) {
+  const only = process.argv[2];
+  process.stdout.write(`## start-up (node ${process.version}, ${os.cpus().length} CPUs, ${new Date().toISOString().slice(0, 10)})\n\n`);
+  if (only === undefined || only === 'startup') process.stdout.write(`${startupTables()}\n`);
+  if (only === undefined || only === 'imports') process.stdout.write(`${await importTables()}\n`);
+}
