@@ -117,10 +117,10 @@ export class ChangeComputer {
   }
 
   /** The lower layers merged into an image directory found first at `from`. */
-  private mergeLayers(parentLayers: number[], from: number, at: (layer: number) => Entry | undefined): number[] {
+  private mergeLayers(parentLayers: number[], from: number, group: Entry[]): number[] {
     const out: number[] = [];
     for (const l of parentLayers.slice(parentLayers.indexOf(from))) {
-      const r = at(l);
+      const r = entryAt(group, l);
       if (!r) continue;
       if (r.type !== 'd' || this.isWhiteout(r)) break;
       out.push(l);
@@ -133,7 +133,6 @@ export class ChangeComputer {
     const group = this.group;
     this.group = [];
     const path = group[0]!.path;
-    const at = (layer: number) => group.find((e) => e.layer === layer); // a group holds a few entries
     if (path === '') {
       const lowers = group.filter((e) => e.layer > 0 && e.type === 'd').map((e) => e.layer);
       this.stack = [{ path: '', ctrSeesLower: true, imgLayers: lowers, pending: false }];
@@ -149,12 +148,12 @@ export class ChangeComputer {
     let img: Entry | undefined;
     let imgFrom = -1;
     for (const l of parent.imgLayers) {
-      const r = at(l);
+      const r = entryAt(group, l);
       if (!r) continue;
       if (!this.isWhiteout(r)) { img = r; imgFrom = l; }
       break;
     }
-    const upper = at(0);
+    const upper = entryAt(group, 0);
     if (!upper) {
       // A lower entry the container sees unchanged, or one its new/opaque parent hides.
       if (!parent.ctrSeesLower && img) this.report('D', img);
@@ -165,7 +164,7 @@ export class ChangeComputer {
         this.stack.push({
           path,
           ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
-          imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+          imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, group) : [],
           pending: true,
           entry: upper,
           hidden: true,
@@ -188,7 +187,7 @@ export class ChangeComputer {
         path,
         // Below an opaque directory the container sees no lower layer at any depth.
         ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
-        imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+        imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, group) : [],
         pending: !changed,
         entry: upper,
       });
@@ -196,7 +195,14 @@ export class ChangeComputer {
   }
 }
 
-const isAncestor = (dir: string, path: string) => dir === '' || path.startsWith(`${dir}/`);
+/** The entry of `layer` in a group (a group holds a few entries: one per layer that has the path). */
+function entryAt(group: Entry[], layer: number): Entry | undefined {
+  for (const e of group) if (e.layer === layer) return e;
+  return undefined;
+}
+
+const isAncestor = (dir: string, path: string) =>
+  dir === '' || (path.length > dir.length && path.charCodeAt(dir.length) === 47 /* / */ && path.startsWith(dir));
 
 const TYPES = new Set(['f', 'd', 'l', 'c', 'b', 'p', 's']);
 
@@ -205,9 +211,13 @@ const TYPES = new Set(['f', 'd', 'l', 'c', 'b', 'p', 's']);
  * NNN//PATH, and NNN/ is the root) → [layer, PATH]; undefined for anything else.
  */
 export function splitLayerPath(p: string): [number, string] | undefined {
-  if (p.length < 4 || p[3] !== '/') return undefined;
-  const layer = Number(p.slice(0, 3));
-  if (!/^[0-9]{3}$/.test(p.slice(0, 3))) return undefined;
+  if (p.length < 4 || p.charCodeAt(3) !== 47 /* / */) return undefined;
+  let layer = 0;
+  for (let i = 0; i < 3; i++) {
+    const d = p.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    layer = layer * 10 + d;
+  }
   let i = 4;
   while (p[i] === '/') i++;
   return [layer, p.slice(i)];
@@ -252,7 +262,7 @@ export function parseListingRecord(rec: string): [number, Entry] {
 
 export function unswapSlash(p: string): string {
   // Fast path: names rarely hold '/'-swapped \001 bytes, so usually only separators change.
-  if (!p.includes('/')) return p.includes('\x01') ? p.split('\x01').join('/') : p;
+  if (!p.includes('/')) return p.replaceAll('\x01', '/');
   return p.replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
 }
 
