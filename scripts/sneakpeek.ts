@@ -81,7 +81,8 @@ OPTIONS
                          crictl when the node has it, else ctr; ctr: config containerd.address,
                          containerd.namespace)
       --chroot           print container paths (/etc/motd) instead of host paths
-      --all              print every path of the merged view (the original's literal output)
+      --all              print every path of the merged view (the original's literal output;
+                         it walks the whole merged view, so it takes as long as the image is big)
       --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime;
                          a name that is not UTF-8 has U+FFFD in path and its bytes in pathBytes
                          (base64; hostPathBytes likewise)
