@@ -172,46 +172,39 @@ export async function benchFiles(runs = 5, log: (s: string) => void = (s) => pro
         writeFileSync(inspect, docker('inspect', name));
         log(`bench: ${c.label}: timing (${runs} runs each)`);
         const cmd = [SNEAKPEEK, '-t', 'files', '--chroot', '-f', inspect];
-        // Side by side: each run of one is followed by a run of the other.
-        const sp: number[] = [];
-        const dd: number[] = [];
+        const script = timeIt([...cmd, '--dry-run'], 1).out.toString('latin1');
+        const answerFile = path.join(tmp, `${name}.answer`);
+        // Side by side, round by round: sneakpeek, docker diff, then sneakpeek's parts, so that
+        // load from elsewhere on the machine falls on all of them alike.
+        const t = { sp: [] as number[], dd: [] as number[], startup: [] as number[], walk: [] as number[], transfer: [] as number[], diff: [] as number[] };
         let ours: Buffer = Buffer.alloc(0);
         let theirs: Buffer = Buffer.alloc(0);
+        let answer: Buffer = Buffer.alloc(0);
         for (let r = 0; r < runs; r++) {
           const a = timeIt(cmd, 1);
           const b = timeIt(['docker', 'diff', name], 1);
-          sp.push(a.median);
-          dd.push(b.median);
+          t.sp.push(a.median);
+          t.dd.push(b.median);
           ours = a.out;
           theirs = b.out;
-        }
-        const sorted = (b: Buffer) => b.toString('latin1').split('\n').filter(Boolean).sort();
-        if (sorted(ours).join('\n') !== sorted(theirs).join('\n')) throw new Error(`${c.label}: sneakpeek and docker diff disagree`);
-        // Where the time goes.
-        const startup = timeIt([...cmd, '--dry-run'], runs);
-        const script = startup.out.toString('latin1');
-        const answerFile = path.join(tmp, `${name}.answer`);
-        const walks: number[] = [];
-        for (let r = 0; r < runs; r++) {
+          t.startup.push(timeIt([...cmd, '--dry-run'], 1).median);
           const t0 = process.hrtime.bigint();
           const w = spawnSync('sh', ['-c', 'timeout 600 sh -s > "$1"', 'sh', answerFile], { input: script });
           if (w.status !== 0) throw new Error(`${c.label}: the node script failed: ${w.stderr}`);
-          walks.push(Number(process.hrtime.bigint() - t0) / 1e9);
-        }
-        const answer = readFileSync(answerFile);
-        const transfers: number[] = [];
-        const diffs: number[] = [];
-        for (let r = 0; r < runs; r++) {
-          transfers.push(await pipeTime(answerFile));
+          t.walk.push(Number(process.hrtime.bigint() - t0) / 1e9);
+          answer = readFileSync(answerFile);
+          t.transfer.push(await pipeTime(answerFile));
           const d = diffTime(answer);
-          if (d.lines !== sorted(ours).length) throw new Error(`${c.label}: the in-process diff gave ${d.lines} lines, the tool ${sorted(ours).length}`);
-          diffs.push(d.seconds);
+          if (d.lines !== ours.toString('latin1').split('\n').filter(Boolean).length) throw new Error(`${c.label}: the in-process diff and the tool disagree`);
+          t.diff.push(d.seconds);
         }
+        const sorted = (b: Buffer) => b.toString('latin1').split('\n').filter(Boolean).sort();
+        if (sorted(ours).join('\n') !== sorted(theirs).join('\n')) throw new Error(`${c.label}: sneakpeek and docker diff disagree`);
         const imageEntries = answer.toString('latin1').split('\0').filter((rec) => rec.startsWith('F\t') && !rec.split('\t')[8]!.startsWith('000')).length;
         rows.push({
           label: c.label, imageFiles: c.imageFiles, changes: sorted(ours).length,
-          sneakpeek: median(sp), dockerDiff: median(dd), rssMb: peakRss(cmd),
-          startup: startup.median, walk: median(walks), answerBytes: answer.length, imageEntries, transfer: median(transfers), diff: median(diffs),
+          sneakpeek: median(t.sp), dockerDiff: median(t.dd), rssMb: peakRss(cmd),
+          startup: median(t.startup), walk: median(t.walk), answerBytes: answer.length, imageEntries, transfer: median(t.transfer), diff: median(t.diff),
         });
         rmSync(answerFile, { force: true });
       } finally {

@@ -20,7 +20,8 @@ const docker = spawnSync('docker', ['version', '-f', '{{.Server.Version}}'], { e
 const fs = spawnSync('stat', ['-f', '-c', '%T', '/var/lib/docker'], { encoding: 'utf8' }).stdout.trim();
 process.stdout.write(`# npm run bench, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n`
   + `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${os.type()} ${os.release()}; `
-  + `node ${process.version}; docker ${docker} (overlay2 on ${fs}). Medians of ${runs} runs.\n\n`);
+  + `node ${process.version}; docker ${docker} (overlay2 on ${fs}). Medians of ${runs} runs. `
+  + `Load average at the start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (the machine is shared).\n\n`);
 
 if (want('files')) process.stdout.write(`## -t files\n\n${filesTables(await benchFiles(runs))}\n\n`);
 
@@ -39,3 +40,5 @@ if (want('transport') && existsSync(transport)) {
   const mod = (await import(transport)) as { benchTransport?: () => Promise<string> };
   if (mod.benchTransport) process.stdout.write(`## transports: ssh and kubectl\n\n${await mod.benchTransport()}\n`);
 }
+
+process.stdout.write(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.\n`);
