@@ -12,7 +12,7 @@ import { ChangeComputer, emptyExtras, layerKey, parseXattrDump, type Entry, type
 import { FilesConsumer } from '../../lib/diff-stream.ts';
 import { sh } from '../../lib/quote.ts';
 import { RecordSplitter } from '../../lib/wire.ts';
-import { runSteps } from '../helpers/node-sh.ts';
+import { runSteps, SHELLS } from '../helpers/node-sh.ts';
 import { commandWorks, isRoot, missing } from '../helpers/prereq.ts';
 
 const skip = missing({
@@ -74,9 +74,11 @@ function wholeListingDiff(dirs: string[], links: string): string[] {
   const entries: Entry[] = [];
   const extras = emptyExtras();
   dirs.forEach((dir, layer) => {
+    // Names are bytes: latin1 strings here as in the tool, Buffers to the file system.
+    const at = (rel: string) => Buffer.from(rel ? `${dir}/${rel}` : dir, 'latin1');
     const walk = (rel: string) => {
-      const st = lstatSync(path.join(dir, rel), { bigint: true });
-      const t = TYPE(lstatSync(path.join(dir, rel)));
+      const st = lstatSync(at(rel), { bigint: true });
+      const t = TYPE(lstatSync(at(rel)));
       entries.push({
         layer, type: t, path: rel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
         mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n),
@@ -85,7 +87,7 @@ function wholeListingDiff(dirs: string[], links: string): string[] {
         const rdev = Number(st.rdev);
         extras.rdev.set(layerKey(layer, rel), `${(rdev >> 8) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`);
       }
-      if (t === 'd') for (const n of readdirSync(path.join(dir, rel))) walk(rel ? `${rel}/${n}` : n);
+      if (t === 'd') for (const n of readdirSync(at(rel), { encoding: 'latin1' })) walk(rel ? `${rel}/${n}` : n);
     };
     walk('');
   });
@@ -101,8 +103,8 @@ function wholeListingDiff(dirs: string[], links: string): string[] {
 }
 
 /** The node's walk, run under dash, read as the tool reads it. */
-function nodeDiff(dirs: string[], env?: NodeJS.ProcessEnv): { lines: string[]; stdout: Buffer; listed: Map<number, number>; stderr: string; code: number } {
-  const r = runSteps([sh`sp_layers 0 ${dirs[0]!} ${dirs.slice(1).join(':')} && rec DONE 0`], { libs: ['get_container_ns', 'sneakpeek'], env });
+function nodeDiff(dirs: string[], env?: NodeJS.ProcessEnv, shell?: string): { lines: string[]; stdout: Buffer; listed: Map<number, number>; stderr: string; code: number } {
+  const r = runSteps([sh`sp_layers 0 ${dirs[0]!} ${dirs.slice(1).join(':')} && rec DONE 0`], { libs: ['get_container_ns', 'sneakpeek'], env, shell });
   const lines: string[] = [];
   const consumer = new FilesConsumer([{ key: 0, name: 'layers' }], { chroot: true, json: false, nul: false, all: false }, {
     line: (t) => void lines.push(t.replace(/\n$/, '')),
@@ -176,9 +178,35 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     ['a capability set, and one dropped, on files otherwise the same', [{ 'usr/lib/a': 'cap', 'usr/lib/b': 'file', 'etc/motd': 'cap' }, { 'usr/lib/b': 'cap' }, image]],
     ['an xattr whiteout and a capability where the image has no directory', [{ 'new/w': 'xwhiteout', 'new/c': 'cap', 'etc/app/deep/er/new/w': 'xwhiteout' }, image]],
     ['an empty upper dir', [{}, image]],
+    ['hostile names at every depth, in every layer', (() => {
+      const names = ['new\nline', '-dash', '--', 'tab\there', 'sp ace', 'ctl\x01a', '%s%n', 'back\\slash', "it's", '$(touch sp-perf-canary)', 'é☃'];
+      const lower: Layer = {};
+      const upper: Layer = {};
+      for (const [i, n] of names.entries()) {
+        lower[`${n}/${n}/old`] = 'file';
+        lower[`${n}/keep`] = 'file';
+        upper[`${n}/${n}/new${i}`] = 'file';
+        upper[`${n}/${names[(i + 1) % names.length]}`] = i % 2 ? 'whiteout' : 'dir';
+      }
+      return [upper, { [`${names[0]}/${names[0]}`]: 'opaque' }, lower];
+    })()],
+    ['twelve lower layers, whiteouts and opaque dirs between them', (() => {
+      const specs: Layer[] = [{ 'a/b/c/new': 'file', 'a/b/gone': 'whiteout', 'a/x/y': 'file' }];
+      for (let l = 1; l <= 12; l++) specs.push({ [`a/b/c/f${l}`]: 'file', [`a/b/gone/g${l}`]: 'file', ...(l === 4 ? { 'a/b/c/f9': 'whiteout' } : {}), ...(l === 7 ? { 'a/b': 'opaque' } : {}) });
+      return specs;
+    })()],
     ['no lower layer at all', [{ 'a/b': 'file', c: 'dir' }]],
   ])('%s', (_label, specs) => {
-    same(specs);
+    expect(same(specs).length).toBeGreaterThan(_label === 'an empty upper dir' ? -1 : 0);
+    expect(readdirSync(process.cwd()).some((f) => f.startsWith('sp-perf-canary'))).toBe(false);
+  });
+
+  // Not busybox sh: it runs its own find, sed and sort (no -printf, no -z), as it did before this walk.
+  it.each(SHELLS.filter((x) => !x.startsWith('busybox')))('runs the same under %s', (shell) => {
+    const { dirs, links } = layers([{ 'data/old': 'opaque', 'data/old/deep': 'dir', 'etc/motd': 'whiteout', 'usr/lib/a': 'cap', 'lnk/x': 'file' }, { 'usr/lib': 'opaque', 'usr/lib/b': 'file' }, image]);
+    const ours = nodeDiff(dirs, undefined, shell);
+    expect(ours.stderr).toBe('');
+    expect(ours.lines).toEqual(wholeListingDiff(dirs, links));
   });
 
   it('agrees with the whole listing on random layer stacks', () => {
@@ -235,6 +263,19 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     const ours = nodeDiff(dirs);
     expect(ours.stdout.includes(Buffer.from('sp-perf-secret'))).toBe(false);
     expect(ours.lines).toEqual(['C /opt', 'A /opt/etc', 'A /opt/etc/own', 'C /srv', 'A /srv/etc', 'A /srv/etc/own']);
+  });
+
+  it('splits a level too long for one command line into batches, and still agrees', () => {
+    // 3,000 directories with long names at one level, in 2 layers: ~500 KB of start points.
+    const upper: Layer = {};
+    const lower: Layer = {};
+    const long = 'x'.repeat(150);
+    for (let i = 0; i < 3000; i++) {
+      upper[`top/${long}${i}/new`] = 'file';
+      if (i % 3) lower[`top/${long}${i}/old`] = 'file';
+    }
+    const lines = same([upper, lower, lower]);
+    expect(lines.filter((l) => l.startsWith("A ")).length).toBe(2000 + 1000 * 2); // new files; new dirs and their files
   });
 
   it('runs one find per directory level, not one per directory', () => {
