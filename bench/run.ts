@@ -17,7 +17,7 @@ const runs = Number(process.env.BENCH_RUNS ?? 5);
 const want = (part: string) => only === undefined || only === part;
 
 const docker = spawnSync('docker', ['version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim();
-const fs = spawnSync('stat', ['-f', '-c', '%T', '/var/lib/docker'], { encoding: 'utf8' }).stdout.trim();
+const fs = spawnSync('findmnt', ['-no', 'FSTYPE', '-T', '/var/lib/docker'], { encoding: 'utf8' }).stdout.trim();
 process.stdout.write(`# npm run bench, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n`
   + `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${os.type()} ${os.release()}; `
   + `node ${process.version}; docker ${docker} (overlay2 on ${fs}). Medians of ${runs} runs. `
