@@ -96,9 +96,13 @@ sp_layers() {
     cat "$t/v.u" "$t"/o*.v 2>/dev/null | xargs -0 -r stat --printf "R\t$k\t%t\t%T\t%n\0" > "$t/r" || echo "stat failed" >&2
     cat "$t/f.u" "$t/f.l" 2>/dev/null | tr '/\001' '\001/' | sort -z -t "$TAB" -k9.5 -k9.1,9.3 > "$t/f" || echo "sort failed (is $sp_tmp full?)" >&2
   ) 2>>"$t/err"
-  # Layers that went away mid-walk explain a failed find: say that, not the find's complaint.
+  # Layers that went away mid-walk, or a container the engine is removing, explain a failed
+  # find: say that, not the find's complaint.
   if [ "$(sp_ident "$@")" != "$before" ]; then rec ERR "$k" "the container's layers went away during the listing (container removed?)"; rm -rf "$t"; return 1; fi
-  if [ -s "$t/err" ]; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; rm -rf "$t"; return 1; fi
+  if [ -s "$t/err" ]; then
+    if [ -z "$eng" ] || sp_still "$k" "$eng" "$name" "$id"; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; fi
+    rm -rf "$t"; return 1
+  fi
   if [ -z "$sp_gf" ]; then
     rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
   fi
