@@ -56,7 +56,7 @@ sp_layers() {
   n=0; cand=; : > "$t/s0"
   for d in "$@"; do
     case $d in /*) ;; *) d=$PWD/$d ;; esac
-    l=$(printf %03d "$n")
+    l=00$n; l=${l#"${l%???}"}   # 3 digits
     ln -s -- "$d" "$t/l/$l" || { rec ERR "$k" "cannot create $t/l/$l"; rm -rf "$t"; return 1; }
     if [ "$n" -gt 0 ]; then printf '%s/\0' "$l" >> "$t/s0"; cand="${cand}g;s|^|$l/|p;"; fi
     n=$((n+1))
@@ -69,7 +69,6 @@ sp_layers() {
   ( cd "$t/l" || exit 1
     # The UPPER dir, whole: entries (F), directories, devices, empty files (maybe xattr whiteouts).
     find 000/ -ignore_readdir_race -printf "$fmt" \( -type d -fprint0 "$t/ud" -o \( -type c -o -type b \) -fprint0 "$t/v.u" -o -type f -size 0 -fprint0 "$t/a.e" \) > "$t/f.u" || echo "find failed in $up" >&2
-    : > "$t/a.u"
     if [ -n "$cand" ]; then
       sed -z -n "s|^000/||;/^\$/d;h;$cand" "$t/ud" | sort -z > "$t/c" || echo "listing the upper directories failed" >&2
       # Level by level: list this level's directories (the roots: themselves too), then keep
@@ -82,16 +81,15 @@ sp_layers() {
         sort -z "$t/o$lv".*.d | comm -z -12 - "$t/c" > "$t/s$((lv+1))" || echo "comm failed" >&2
         lv=$((lv+1)) min=1
       done
-      # The xattrs of the UPPER dir that can matter: of the directories the image has too
-      # (opaque) and of the files in them (capabilities). Not read while the listing ran: the
-      # container may have removed some since (their xattrs no longer matter).
-      if [ -n "$sp_gf" ]; then
-        cat "$t"/s[0-9]* | sed -z 's|^[0-9]*/|000/|' | sort -zu |
-          xargs -0 -r sh -c 'exec find "$@" -ignore_readdir_race -maxdepth 1 \( -type d -o -type f -size +0 \) -print0 2>/dev/null' sh > "$t/a.u"
-      fi
     fi
+    # xattrs: of every lower entry listed, of the UPPER entry of the same path (all the UPPER
+    # xattrs that can matter: opaque where the image has a directory, capabilities where it has
+    # a file; an UPPER path that is not there is skipped), and of the UPPER's empty files.
     if [ -n "$sp_gf" ]; then
-      { printf 'X\t%s\t' "$k"; cat "$t/a.e" "$t/a.u" "$t"/o*.a 2>/dev/null | xargs -0 -r getfattr -P -d -e hex -m "$sp_xre" -- 2>/dev/null; printf '\0'; } > "$t/x"
+      { printf 'X\t%s\t' "$k"
+        { cat "$t/a.e" "$t"/o*.a; sed -z 's|^[0-9]*/|000/|' "$t"/o*.a; } 2>/dev/null |
+          xargs -0 -r getfattr -P -d -e hex -m "$sp_xre" -- 2>/dev/null
+        printf '\0'; } > "$t/x"
     fi
     cat "$t/v.u" "$t"/o*.v 2>/dev/null | xargs -0 -r stat --printf "R\t$k\t%t\t%T\t%n\0" > "$t/r" || echo "stat failed" >&2
     cat "$t/f.u" "$t/f.l" 2>/dev/null | tr '/\001' '\001/' | sort -z -t "$TAB" -k9.5 -k9.1,9.3 > "$t/f" || echo "sort failed (is $sp_tmp full?)" >&2
