@@ -8,15 +8,13 @@
 //   walk      the node script alone (`sh -s`, its answer to a file): inspect, list, sort
 //   transfer  the answer's size, and the time to read it through a pipe (a local run; over ssh
 //             add the network)
-//   diff      the answer through the tool's own reader (records → ChangeComputer → lines), in
-//             this process
+//   diff      the answer through the tool's own reader (records → ChangeComputer → lines), in a
+//             fresh process (bench/diff-probe.ts): cold, as in a real run
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FilesConsumer } from '../lib/diff-stream.ts';
-import { RecordSplitter } from '../lib/wire.ts';
 import { docker, dockerTry, makeRootfs } from '../test/helpers/docker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -117,19 +115,12 @@ async function pipeTime(file: string): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-/** The answer through the tool's reader: split, diff, format; the lines go nowhere. */
-function diffTime(answer: Buffer): { seconds: number; lines: number } {
-  const t0 = process.hrtime.bigint();
-  let lines = 0;
-  const consumer = new FilesConsumer([{ key: 0, name: 'bench' }], { chroot: true, json: false, nul: false, all: false }, {
-    line: () => void lines++,
-    warn: () => {},
-  });
-  const splitter = new RecordSplitter();
-  for (let i = 0; i < answer.length; i += 65536) splitter.push(answer.subarray(i, i + 65536), (rec) => consumer.record(rec));
-  const [r] = consumer.finish();
-  if (r!.error) throw new Error(r!.error);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, lines };
+/** The answer through the tool's reader (split, diff, format; the lines go nowhere), cold, in a fresh process. */
+function diffTime(answerFile: string): { seconds: number; lines: number } {
+  const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'bench/diff-probe.ts'), answerFile], { encoding: 'utf8' });
+  const [seconds, lines] = r.stdout.trim().split(' ').map(Number);
+  if (r.status !== 0 || seconds === undefined || lines === undefined) throw new Error(`bench/diff-probe.ts failed: ${r.stderr}`);
+  return { seconds, lines };
 }
 
 export interface FilesBenchRow {
@@ -194,7 +185,7 @@ export async function benchFiles(runs = 5, log: (s: string) => void = (s) => pro
           t.walk.push(Number(process.hrtime.bigint() - t0) / 1e9);
           answer = readFileSync(answerFile);
           t.transfer.push(await pipeTime(answerFile));
-          const d = diffTime(answer);
+          const d = diffTime(answerFile);
           if (d.lines !== ours.toString('latin1').split('\n').filter(Boolean).length) throw new Error(`${c.label}: the in-process diff and the tool disagree`);
           t.diff.push(d.seconds);
         }
