@@ -8,7 +8,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, syml
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeComputer, emptyExtras, layerKey, parseXattrDump, type Entry, type EntryType } from '../../lib/diff.ts';
+import type { EntryType } from '../../lib/diff.ts';
 import { FilesConsumer } from '../../lib/diff-stream.ts';
 import { sh } from '../../lib/quote.ts';
 import { RecordSplitter } from '../../lib/wire.ts';
@@ -69,58 +69,70 @@ function run(cmd: string, ...args: string[]): void {
 const TYPE = (st: Stats): EntryType =>
   st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : 'f';
 
-/** The reference: every entry of every layer, through the same ChangeComputer. */
-function wholeListingDiff(dirs: string[], links: string): string[] {
-  const entries: Entry[] = [];
-  const extras = emptyExtras();
+/** The engines whose diffs the tool computes differently (lib/runtime-rule.ts): docker, podman, containerd. */
+const ENGINES = ['docker', 'podman', 'containerd'] as const;
+type Engine = (typeof ENGINES)[number];
+
+/** Records through the tool's own reader, as one target of `engine`: its lines. */
+function read(stdout: Buffer, engine: Engine): string[] {
+  const lines: string[] = [];
+  const consumer = new FilesConsumer([{ key: 0, name: 'layers', engine }], { chroot: true, json: false, nul: false, all: false }, {
+    line: (t) => void lines.push(t.replace(/\n$/, '')),
+    warn: (_t, m) => { throw new Error(m); },
+  });
+  new RecordSplitter().push(stdout, (rec) => consumer.record(rec));
+  const [result] = consumer.finish();
+  if (result!.error) throw new Error(result!.error);
+  return lines;
+}
+
+/**
+ * The reference: every entry of every layer (a walk here, lstat, no link followed) as the same
+ * records, sorted in tree order, through the same reader.
+ */
+function wholeListing(dirs: string[], links: string): Buffer {
+  const recs: { path: string; layer: number; rec: string }[] = [];
+  const devs: string[] = [];
+  const wire = (layer: number, rel: string) => `${String(layer).padStart(3, '0')}/${rel}`;
   dirs.forEach((dir, layer) => {
     // Names are bytes: latin1 strings here as in the tool, Buffers to the file system.
     const at = (rel: string) => Buffer.from(rel ? `${dir}/${rel}` : dir, 'latin1');
     const walk = (rel: string) => {
       const st = lstatSync(at(rel), { bigint: true });
       const t = TYPE(lstatSync(at(rel)));
-      entries.push({
-        layer, type: t, path: rel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
-        mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n),
-      });
+      const mtime = `${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}`;
+      const swapped = wire(layer, rel).replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
+      recs.push({ path: rel, layer, rec: `F\t0\t${t}\t${(st.mode & 0o7777n).toString(8)}\t${st.uid}\t${st.gid}\t${st.size}\t${mtime}\t${swapped}` });
       if (t === 'c' || t === 'b') {
         const rdev = Number(st.rdev);
-        extras.rdev.set(layerKey(layer, rel), `${(rdev >> 8) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`);
+        devs.push(`R\t0\t${((rdev >> 8) & 0xfff).toString(16)}\t${((rdev & 0xff) | ((rdev >> 12) & 0xfff00)).toString(16)}\t${wire(layer, rel)}`);
       }
       if (t === 'd') for (const n of readdirSync(at(rel), { encoding: 'latin1' })) walk(rel ? `${rel}/${n}` : n);
     };
     walk('');
   });
   const dump = spawnSync('getfattr', ['-R', '-P', '-d', '-e', 'hex', '-m', XRE, ...dirs.map((_, i) => `${String(i).padStart(3, '0')}/`)], { cwd: links, encoding: 'latin1' });
-  parseXattrDump(dump.stdout, extras);
   const key = (p: string) => Buffer.from(p.replace(/\//g, '\x01'), 'latin1');
-  entries.sort((a, b) => Buffer.compare(key(a.path), key(b.path)) || a.layer - b.layer);
-  const out: string[] = [];
-  const cc = new ChangeComputer(extras, (c) => out.push(`${c.kind} /${c.path}`));
-  for (const e of entries) cc.push(e);
-  cc.end();
-  return out;
+  recs.sort((a, b) => Buffer.compare(key(a.path), key(b.path)) || a.layer - b.layer);
+  return Buffer.from([`X\t0\t${dump.stdout}`, ...devs, ...recs.map((r) => r.rec), 'DONE\t0', ''].join('\0'), 'latin1');
 }
 
-/** The node's walk, run under dash, read as the tool reads it. */
-function nodeDiff(dirs: string[], env?: NodeJS.ProcessEnv, shell?: string): { lines: string[]; stdout: Buffer; listed: Map<number, number>; stderr: string; code: number } {
+/** The node's walk, run under dash (or `shell`). */
+function nodeListing(dirs: string[], env?: NodeJS.ProcessEnv, shell?: string): { stdout: Buffer; listed: Map<number, number>; stderr: string; code: number } {
   const r = runSteps([sh`sp_layers 0 ${dirs[0]!} ${dirs.slice(1).join(':')} && rec DONE 0`], { libs: ['get_container_ns', 'sneakpeek'], env, shell });
-  const lines: string[] = [];
-  const consumer = new FilesConsumer([{ key: 0, name: 'layers' }], { chroot: true, json: false, nul: false, all: false }, {
-    line: (t) => void lines.push(t.replace(/\n$/, '')),
-    warn: (_t, m) => { throw new Error(m); },
-  });
   const listed = new Map<number, number>();
   new RecordSplitter().push(r.stdout, (rec) => {
-    consumer.record(rec);
-    if (rec.startsWith('F\t')) {
-      const layer = Number(rec.split('\t')[8]!.slice(0, 3));
-      listed.set(layer, (listed.get(layer) ?? 0) + 1);
-    }
+    if (!rec.startsWith('F\t')) return;
+    const layer = Number(rec.split('\t')[8]!.slice(0, 3));
+    listed.set(layer, (listed.get(layer) ?? 0) + 1);
   });
-  const [result] = consumer.finish();
-  if (result!.error) throw new Error(result!.error);
-  return { lines, stdout: r.stdout, listed, stderr: r.stderr, code: r.code };
+  return { stdout: r.stdout, listed, stderr: r.stderr, code: r.code };
+}
+
+/** The node's walk read as docker's diff. */
+function nodeDiff(dirs: string[], env?: NodeJS.ProcessEnv, shell?: string): { lines: string[]; stdout: Buffer; listed: Map<number, number>; stderr: string; code: number } {
+  const r = nodeListing(dirs, env, shell);
+  return { ...r, lines: read(r.stdout, 'docker') };
 }
 
 describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', () => {
@@ -146,14 +158,15 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     return { dirs, links };
   }
 
+  /** The node's walk and the whole listing give the same lines, for every engine's diff; docker's lines. */
   function same(specs: Layer[]): string[] {
     const { dirs, links } = layers(specs);
-    const ours = nodeDiff(dirs);
+    const ours = nodeListing(dirs);
     expect(ours.stderr).toBe('');
     expect(ours.code).toBe(0);
-    const want = wholeListingDiff(dirs, links);
-    expect(ours.lines).toEqual(want);
-    return ours.lines;
+    const whole = wholeListing(dirs, links);
+    for (const engine of ENGINES) expect(read(ours.stdout, engine), engine).toEqual(read(whole, engine));
+    return read(ours.stdout, 'docker');
   }
 
   const image: Layer = {
@@ -206,7 +219,7 @@ describe.skipIf(skip)('sp_layers: the lower layers only where the UpperDir is', 
     const { dirs, links } = layers([{ 'data/old': 'opaque', 'data/old/deep': 'dir', 'etc/motd': 'whiteout', 'usr/lib/a': 'cap', 'lnk/x': 'file' }, { 'usr/lib': 'opaque', 'usr/lib/b': 'file' }, image]);
     const ours = nodeDiff(dirs, undefined, shell);
     expect(ours.stderr).toBe('');
-    expect(ours.lines).toEqual(wholeListingDiff(dirs, links));
+    expect(ours.lines).toEqual(read(wholeListing(dirs, links), 'docker'));
   });
 
   it('agrees with the whole listing on random layer stacks', () => {
