@@ -11,14 +11,15 @@
 import { execFile, spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { pool } from '../lib/io/runner.ts';
-import { runToolAsync } from '../test/helpers/cli.ts';
 import { dockerTry, ensureBusyboxImage } from '../test/helpers/docker.ts';
 import { pod, startKube } from '../test/helpers/kube.ts';
 import { startSshd, type Sshd } from '../test/helpers/sshd.ts';
 
 const execFileAsync = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODES = 8;
 const PER_NODE = 10;
 const PREFIX = 'sp-bench-cluster-';
@@ -26,6 +27,18 @@ const CHANGES = 'echo changed > /etc/motd; rm /data/keep.txt; mkdir -p /newdir/a
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+/** bin/sneakpeek (the launcher cron and systemd run) with `args`: exit code, stdout, stderr. */
+function sneakpeek(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(path.join(ROOT, 'bin/sneakpeek'), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    c.stdout.on('data', (b: Buffer) => out.push(b));
+    c.stderr.on('data', (b: Buffer) => err.push(b));
+    c.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
 
 /** Run argv, resolve with its exit code (stdout discarded). */
 function quiet(argv: string[]): Promise<number> {
@@ -84,14 +97,14 @@ export async function benchCluster(runs = Number(process.env.BENCH_RUNS ?? 3)): 
       for (let r = 0; r < runs; r++) {
         const mark = sshd.mark();
         const t0 = performance.now();
-        const res = await runToolAsync('sneakpeek', ['-t', 'files', '--chroot', '-A'], { env: { ...kube.env, SNEAKPEEK_CONFIG: cfg } });
+        const res = await sneakpeek(['-t', 'files', '--chroot', '-A'], { ...kube.env, SNEAKPEEK_CONFIG: cfg });
         times.push((performance.now() - t0) / 1000);
         if (res.code !== 0) throw new Error(`bench run failed: ${res.stderr.trim().split('\n').pop()}`);
         sessions = sshd.sessions(mark);
         lines = res.stdout.split('\n').filter(Boolean).length;
       }
       rows.push({
-        what: `sneakpeek -t files --chroot -A (concurrency ${concurrency})`,
+        what: `bin/sneakpeek -t files --chroot -A (concurrency ${concurrency})`,
         seconds: median(times),
         sessions: total(sessions),
         perNode: [...new Set(sessions.values())].join('/'),

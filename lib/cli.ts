@@ -1,13 +1,28 @@
 // The yargs setup every script shares (pure: builds a parser, runs nothing, reads nothing).
-import yargs from 'yargs';
+// yargs is loaded only here, after a tool's --help check (wantsHelp): it is a third of start-up.
+import { loadYaml } from './config.ts';
 import { oneLine, UsageError } from './errors.ts';
+
+/**
+ * -h or --help as an argument of its own (before `--`): the tool prints its help before loading
+ * yargs. Anything else (`-vh`) still reaches yargs' help flag, and a tool checks `args.help` too.
+ */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '-h' || a === '--help') return true;
+  }
+  return false;
+}
 
 /**
  * yargs that never exits, never prints its own help, and turns every parse failure into a
  * UsageError; with the options every script has: --config, --timeout, --transport, -q/--quiet, -v/--verbose,
  * -h/--help.
  */
-export function cli(argv: string[], scriptName: string) {
+export async function cli(argv: string[], scriptName: string) {
+  // The config's YAML parser too: every run past --help reads a config next.
+  const [{ default: yargs }] = await Promise.all([import('yargs'), loadYaml()]);
   const y = yargs(argv)
     .scriptName(scriptName)
     .help(false)

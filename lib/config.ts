@@ -1,7 +1,22 @@
 // sneakpeek.config.yaml: the schema is the defaults object; parseConfig is pure and names
 // the bad key's path. Precedence: flags > environment > file > defaults (see resolveConfig).
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { UsageError } from './errors.ts';
+
+// yaml is loaded when a config is first parsed, not at start-up (--help never parses one): the
+// tools call loadYaml() once their arguments are read (lib/cli.ts); any other caller of
+// parseConfig gets node_modules' copy on first use.
+let yamlParse: ((text: string) => unknown) | undefined;
+
+/** Load the YAML parser ahead of parseConfig (bundled by bin/run: half the cost of node_modules' copy). */
+export async function loadYaml(): Promise<void> {
+  yamlParse ??= (await import('./yaml-parse.ts')).parse;
+}
+
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
+}
 
 // containerd: crictl when the node has it, else ctr (what containerd:// pods get).
 export const ENGINES = ['docker', 'podman', 'crictl', 'ctr', 'containerd'] as const;

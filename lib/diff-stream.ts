@@ -1,6 +1,6 @@
 // `-t files` / `-t merged_dir` glue: turn a node's record stream into changes per container.
 // No I/O here: records in, formatted lines and per-container outcomes out through callbacks.
-import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseListingRecord, parseXattrDump, splitLayerPath, unswapSlash, type Change, type Entry, type LayerExtras } from './diff.ts';
 import { PodmanChangeComputer } from './diff-podman.ts';
 import { diffModeOf, RUNTIME_PATHS, type DiffMode } from './runtime-rule.ts';
 import { oneLine } from './errors.ts';
@@ -118,11 +118,11 @@ export class FilesConsumer {
     if (!s || s.error) return;
     switch (r.tag) {
       case 'X':
-        parseXattrDump(Number(r.layer), r.dump, s.extras);
+        parseXattrDump(r.dump, s.extras);
         break;
       case 'R': {
-        const p = r.path.replace(/^\.\//, '');
-        s.extras.rdev.set(layerKey(Number(r.layer), p === '.' ? '' : p), `${parseInt(r.major, 16)}:${parseInt(r.minor, 16)}`);
+        const where = splitLayerPath(r.path);
+        if (where) s.extras.rdev.set(layerKey(...where), `${parseInt(r.major, 16)}:${parseInt(r.minor, 16)}`);
         break;
       }
       case 'M':

@@ -1,7 +1,10 @@
-// docker diff from overlay layers alone. Input: every layer's entries (layer 0 = UpperDir,
-// 1.. = LowerDirs, topmost first) sorted together in tree order; output: A/C/D changes in
-// the same order, computed as docker's naive diff does (merged container tree vs merged
-// image tree). Memory: one path group plus the stack of open directories.
+// docker diff from overlay layers alone. Input: layer entries (layer 0 = UpperDir, 1.. =
+// LowerDirs, topmost first) sorted together in tree order; output: A/C/D changes in the same
+// order, computed as docker's naive diff does (merged container tree vs merged image tree).
+// The lower layers need not be whole: what the node sends (scripts/sneakpeek.sh sp_layers) is
+// the UpperDir whole and, of each lower layer, the directories the UpperDir has too, one level
+// deep — everything that decides a change (a lower entry nowhere near the UpperDir is one the
+// container sees unchanged). Memory: one path group plus the stack of open directories.
 
 export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
 
@@ -114,10 +117,10 @@ export class ChangeComputer {
   }
 
   /** The lower layers merged into an image directory found first at `from`. */
-  private mergeLayers(parentLayers: number[], from: number, at: (layer: number) => Entry | undefined): number[] {
+  private mergeLayers(parentLayers: number[], from: number, group: Entry[]): number[] {
     const out: number[] = [];
     for (const l of parentLayers.slice(parentLayers.indexOf(from))) {
-      const r = at(l);
+      const r = entryAt(group, l);
       if (!r) continue;
       if (r.type !== 'd' || this.isWhiteout(r)) break;
       out.push(l);
@@ -130,7 +133,6 @@ export class ChangeComputer {
     const group = this.group;
     this.group = [];
     const path = group[0]!.path;
-    const at = (layer: number) => group.find((e) => e.layer === layer); // a group holds a few entries
     if (path === '') {
       const lowers = group.filter((e) => e.layer > 0 && e.type === 'd').map((e) => e.layer);
       this.stack = [{ path: '', ctrSeesLower: true, imgLayers: lowers, pending: false }];
@@ -146,12 +148,12 @@ export class ChangeComputer {
     let img: Entry | undefined;
     let imgFrom = -1;
     for (const l of parent.imgLayers) {
-      const r = at(l);
+      const r = entryAt(group, l);
       if (!r) continue;
       if (!this.isWhiteout(r)) { img = r; imgFrom = l; }
       break;
     }
-    const upper = at(0);
+    const upper = entryAt(group, 0);
     if (!upper) {
       // A lower entry the container sees unchanged, or one its new/opaque parent hides.
       if (!parent.ctrSeesLower && img) this.report('D', img);
@@ -162,7 +164,7 @@ export class ChangeComputer {
         this.stack.push({
           path,
           ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
-          imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+          imgLayers: img?.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, group) : [],
           pending: true,
           entry: upper,
           hidden: true,
@@ -185,7 +187,7 @@ export class ChangeComputer {
         path,
         // Below an opaque directory the container sees no lower layer at any depth.
         ctrSeesLower: parent.ctrSeesLower && !this.isOpaque(upper),
-        imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, at) : [],
+        imgLayers: img.type === 'd' ? this.mergeLayers(parent.imgLayers, imgFrom, group) : [],
         pending: !changed,
         entry: upper,
       });
@@ -193,17 +195,43 @@ export class ChangeComputer {
   }
 }
 
-const isAncestor = (dir: string, path: string) => dir === '' || path.startsWith(`${dir}/`);
+/** The entry of `layer` in a group (a group holds a few entries: one per layer that has the path). */
+function entryAt(group: Entry[], layer: number): Entry | undefined {
+  for (const e of group) if (e.layer === layer) return e;
+  return undefined;
+}
+
+const isAncestor = (dir: string, path: string) =>
+  dir === '' || (path.length > dir.length && path.charCodeAt(dir.length) === 47 /* / */ && path.startsWith(dir));
 
 const TYPES = new Set(['f', 'd', 'l', 'c', 'b', 'p', 's']);
 
-/** Parse the fields of an F record after KEY: LAYER TYPE MODE UID GID SIZE MTIME PATH. */
+/**
+ * A path on the wire, NNN/PATH (layer NNN, PATH relative to its root; getfattr -R writes
+ * NNN//PATH, and NNN/ is the root) → [layer, PATH]; undefined for anything else.
+ */
+export function splitLayerPath(p: string): [number, string] | undefined {
+  if (p.length < 4 || p.charCodeAt(3) !== 47 /* / */) return undefined;
+  let layer = 0;
+  for (let i = 0; i < 3; i++) {
+    const d = p.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    layer = layer * 10 + d;
+  }
+  let i = 4;
+  while (p[i] === '/') i++;
+  return [layer, p.slice(i)];
+}
+
+/** Parse the fields of an F record after KEY: TYPE MODE UID GID SIZE MTIME NNN/PATH (slashes swapped). */
 export function parseEntry(f: readonly string[]): Entry {
-  const [layer, type, mode, uid, gid, size, mtime, rawPath] = f;
-  if (rawPath === undefined || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
+  const [type, mode, uid, gid, size, mtime, rawPath] = f;
+  // The node swapped '/' and \001 so sort puts a directory's contents right after it.
+  const where = rawPath === undefined ? undefined : splitLayerPath(unswapSlash(rawPath));
+  if (!where || !TYPES.has(type!)) throw new Error(`bad layer listing record: ${f.join(' ')}`);
   const dot = mtime!.indexOf('.');
   return {
-    layer: Number(layer),
+    layer: where[0],
     type: type as EntryType,
     mode: parseInt(mode!, 8),
     uid: Number(uid),
@@ -211,19 +239,18 @@ export function parseEntry(f: readonly string[]): Entry {
     size: Number(size),
     mtimeSec: Number(dot < 0 ? mtime : mtime!.slice(0, dot)),
     mtimeNsec: dot < 0 ? 0 : Number(mtime!.slice(dot + 1, dot + 10).padEnd(9, '0')),
-    // The node swapped '/' and \001 so sort puts a directory's contents right after it.
-    path: unswapSlash(rawPath),
+    path: where[1],
   };
 }
 
 /**
- * A whole `F KEY LAYER TYPE MODE UID GID SIZE MTIME PATH` record → [KEY, entry]. The hot path
- * of -t files (one call per file of every layer), so it walks the tabs itself.
+ * A whole `F KEY TYPE MODE UID GID SIZE MTIME NNN/PATH` record → [KEY, entry]. The hot path
+ * of -t files (one call per entry listed), so it walks the tabs itself.
  */
 export function parseListingRecord(rec: string): [number, Entry] {
   const f: string[] = [];
   let start = 2; // after "F\t"
-  for (let n = 0; n < 8; n++) {
+  for (let n = 0; n < 7; n++) {
     const i = rec.indexOf('\t', start);
     if (i < 0) throw new Error(`bad layer listing record: ${rec.slice(0, 80)}`);
     f.push(rec.slice(start, i));
@@ -235,24 +262,23 @@ export function parseListingRecord(rec: string): [number, Entry] {
 
 export function unswapSlash(p: string): string {
   // Fast path: names rarely hold '/'-swapped \001 bytes, so usually only separators change.
-  if (!p.includes('/')) return p.includes('\x01') ? p.split('\x01').join('/') : p;
+  if (!p.includes('/')) return p.replaceAll('\x01', '/');
   return p.replace(/[\x01/]/g, (c) => (c === '/' ? '\x01' : '/'));
 }
 
-/** getfattr -d -e hex output of one layer → extras. Names are octal-escaped (\\012, \\134). */
-export function parseXattrDump(layer: number, text: string, into: LayerExtras): void {
-  let path: string | undefined;
+/** getfattr -d -e hex output (paths NNN/PATH) → extras. Names are octal-escaped (\\012, \\134). */
+export function parseXattrDump(text: string, into: LayerExtras): void {
+  let key: string | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
-      const p = line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-      path = p === '.' ? '' : p.replace(/^\.\//, '');
+      const where = splitLayerPath(line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+      key = where && layerKey(...where);
       continue;
     }
     const eq = line.indexOf('=');
-    if (path === undefined || eq < 0) continue;
+    if (key === undefined || eq < 0) continue;
     const name = line.slice(0, eq);
     const value = line.slice(eq + 1);
-    const key = layerKey(layer, path);
     if (/^(trusted|user)\.overlay\.opaque$/.test(name)) {
       if (value === '0x79') into.opaque.add(key); // "y"
     } else if (/^(trusted|user)\.overlay\.whiteout$/.test(name)) {

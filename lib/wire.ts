@@ -17,9 +17,10 @@ export const RECORDS = {
   NS: ['key', 'id', 'pid', 'inode'], //            the main process's mount-namespace inode
   ENGINE: ['key', 'engine', 'diff'], //           the engine that answered (containerd: crictl|ctr); podman's diff: native|naive
   // sneakpeek.sh, -t files / merged_dir
-  F: ['key', 'layer', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'path'], // one entry of a layer
-  X: ['key', 'layer', 'dump'], //                 getfattr -d dump of a layer (0 = upper)
-  R: ['key', 'layer', 'major', 'minor', 'path'], // device numbers (hex) of a char/block device
+  // A layer path is NNN/PATH: PATH in layer NNN (000 = upper, 001.. = the lower layers).
+  F: ['key', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'path'], // one entry of a layer ('/' ⇄ \001)
+  X: ['key', 'dump'], //                          getfattr -d dump of layer paths
+  R: ['key', 'major', 'minor', 'path'], //         device numbers (hex) of a char/block device
   M: ['key', 'path'], //                          one path of the merged view (--all)
   DONE: ['key'], //                               the container's listing is complete
   // sneakpeek.sh, -t fswatch / procmon / tcptracer

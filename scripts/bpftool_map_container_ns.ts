@@ -5,7 +5,7 @@
 // for a template of your own `systemctl start TYPE@NAME` (sp_start_unit). MAP and OK records
 // come back; the map's key is decoded and checked here.
 import path from 'node:path';
-import { cli, wantsVerbose } from '../lib/cli.ts';
+import { cli, wantsHelp, wantsVerbose } from '../lib/cli.ts';
 import { checkMapFile, checkMapHolds, mapNameOf, mapStep, parseMapRecord } from '../lib/bpfmap.ts';
 import { BACKENDS, type Config } from '../lib/config.ts';
 import { parseInode } from '../lib/endian.ts';
@@ -124,7 +124,8 @@ export function planSteps(p: Plan, cfg: Config, program?: string): string[] {
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'bpftool_map_container_ns', wantsVerbose(argv), async () => {
     // Positional INODE FILE TYPE: strict about options only.
-    const args = cli(argv, 'bpftool_map_container_ns')
+    if (wantsHelp(argv)) return void io.stdout.write(HELP), 0;
+    const args = (await cli(argv, 'bpftool_map_container_ns'))
       .strict(false)
       .strictOptions()
       .option('address', { alias: 'a', type: 'string' })

@@ -2,7 +2,7 @@
 // get_all_containers — every ready container in the cluster as NODE_IP,CONTAINER_ID lines.
 // It runs nothing on a node: only `kubectl get pods -o json` here (lib/cluster.ts kubectlArgv),
 // or it reads a saved pods file; lib/pods.ts picks the containers.
-import { cli, wantsVerbose } from '../lib/cli.ts';
+import { cli, wantsHelp, wantsVerbose } from '../lib/cli.ts';
 import { guard, isEntry, loadConfig, processIO, runEntry, type IO } from '../lib/io/entry.ts';
 import { CLUSTER_HELP, clusterArgs, clusterOptions, engineFor } from '../lib/cluster.ts';
 import { discoverPods } from '../lib/io/discover.ts';
@@ -55,8 +55,8 @@ EXIT CODES
   others are still printed) · 2 usage or configuration error
 `;
 
-function parse(argv: string[]) {
-  return clusterOptions(cli(argv, 'get_all_containers'))
+async function parse(argv: string[]) {
+  return clusterOptions(await cli(argv, 'get_all_containers'))
     .option('engine', { alias: 'c', type: 'string', choices: ENGINES })
     .option('json', { type: 'boolean', default: false })
     .parseSync();
@@ -64,7 +64,8 @@ function parse(argv: string[]) {
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'get_all_containers', wantsVerbose(argv), async () => {
-    const args = parse(argv);
+    if (wantsHelp(argv)) return void io.stdout.write(HELP), 0;
+    const args = await parse(argv);
     if (args.help) {
       io.stdout.write(HELP);
       return 0;

@@ -4,7 +4,7 @@
 // `inspect --format '{{.Id}} {{.State.Status}} {{.State.Pid}} …'`, `crictl inspect`, or
 // `ctr tasks ls`), then
 // `stat -Lc %i /proc/PID/ns/mnt`; one NS record comes back.
-import { cli, wantsVerbose } from '../lib/cli.ts';
+import { cli, wantsHelp, wantsVerbose } from '../lib/cli.ts';
 import { ENGINES } from '../lib/config.ts';
 import { OpError, UsageError } from '../lib/errors.ts';
 import { sh } from '../lib/quote.ts';
@@ -55,7 +55,8 @@ EXIT CODES
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'get_container_ns', wantsVerbose(argv), async () => {
-    const args = cli(argv, 'get_container_ns')
+    if (wantsHelp(argv)) return void io.stdout.write(HELP), 0;
+    const args = (await cli(argv, 'get_container_ns'))
       .option('address', { alias: 'a', type: 'string' })
       .option('name', { alias: 'n', type: 'string' })
       .option('user', { alias: 'u', type: 'string' })

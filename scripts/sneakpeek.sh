@@ -20,26 +20,26 @@ sp_still() {
   if [ "$sp_state" = removing ]; then rec ERR "$1" "the container was being removed during the listing"; return 1; fi
 }
 
-# sp_xattrs KEY DIR…: X records, the xattrs find cannot print (whiteouts, opaque dirs, caps).
-sp_xattrs() {
-  k=$1; shift
-  if ! command -v getfattr >/dev/null 2>&1; then
-    rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
-    return 0
-  fi
-  n=0; for d in "$@"; do
-    printf 'X\t%s\t%s\t' "$k" "$n"
-    ( cd "$d" && getfattr -R -P -d -e hex -m '^(trusted|user)\.overlay\.(opaque|whiteout)$|^security\.capability$' . 2>/dev/null )
-    printf '\0'; n=$((n+1))
-  done
-}
+# The xattrs the diff needs and find cannot print: whiteouts, opaque directories, capabilities.
+sp_xre='^(trusted|user)\.overlay\.(opaque|whiteout)$|^security\.capability$'
 
-# sp_layers KEY UPPER LOWER [ENGINE NAME ID]: list every layer (0 = UPPER, 1.. = LOWER's
-# ':'-separated dirs, topmost first) as F records sorted together in tree order ('/' is swapped
-# with \001 before `sort -z`, so a directory's contents follow it directly), after the X and R
-# records the diff needs first. The whole listing is made and checked here before any of it is
-# sent: the layers must be the same directories after the walk as before (and, when ENGINE is
-# given, the engine must still have the same container), else it is an ERR, never a short list.
+# sp_layers KEY UPPER LOWER [ENGINE NAME ID]: what the diff needs of the container's layers, as
+# records: X (xattrs) and R (device numbers) first, then F (entries) sorted together in tree order
+# ('/' is swapped with \001 before `sort -z`, so a directory's contents follow it directly).
+# Every path on the wire is NNN/PATH, PATH in layer NNN (000 = UPPER, 001.. = LOWER's
+# ':'-separated dirs, topmost first), read through a link $t/l/NNN to the layer.
+#
+# The cost follows the container's changes, not its image. The UPPER dir is listed whole; of the
+# lower layers only the directories that the UPPER dir has too (those the container wrote in, and
+# their parents), one level deep each: what decides A, C or D for every UPPER entry, and which
+# image entries an opaque directory hides. They are walked level by level from the layer roots,
+# each level's directories, of every layer, batched into one find: a directory is entered only when
+# the level above listed it as a directory of the same layer (not a symlink, a file or a
+# whiteout), so the walk never leaves the layer. `--all` (sp_merged) still lists everything.
+#
+# The whole listing is made and checked here before any of it is sent: the layers must be the
+# same directories after the walk as before (and, when ENGINE is given, the engine must still have
+# the same container), else it is an ERR, never a short list.
 sp_layers() {
   k=$1 up=$2 lowers=$3 eng=${4-} name=${5-} id=${6-}
   if [ ! -d "$up" ]; then rec ERR "$k" "UpperDir $up: not found on this node (container removed?)"; return 1; fi
@@ -49,28 +49,63 @@ sp_layers() {
   for l in "$@"; do
     if [ ! -d "$l" ]; then rec ERR "$k" "LowerDir $l: not found on this node (image layer removed?)"; return 1; fi
   done
-  t="$sp_tmp/$k"; mkdir "$t" || { rec ERR "$k" "cannot create $t"; return 1; }
-  before=$(sp_ident "$@")
-  # One find per layer lists every entry (F) and notes its devices (whose numbers find cannot
-  # print); the xattr walk runs beside it on another core. A failed walk or sort is an ERR; a
-  # file the container deletes while we walk is not a failure (-ignore_readdir_race).
-  { sp_xattrs "$k" "$@" > "$t/x" &
-    n=0; for d in "$@"; do
-      ( cd "$d" && find . -ignore_readdir_race -printf "F\t$k\t$n\t%y\t%m\t%U\t%G\t%s\t%T@\t%P\0" \( -type c -o -type b \) -fprint0 "$t/dev$n" ) 2>>"$t/err" || echo "find failed in $d" >>"$t/err"
-      n=$((n+1))
-    done
-    wait
-  } | tr '/\001' '\001/' | sort -z -t "$TAB" -k10 -k3,3n > "$t/f" 2>>"$t/err" || echo "sort failed (is $sp_tmp full?)" >>"$t/err"
-  gone=
-  [ "$(sp_ident "$@")" = "$before" ] || gone=1
-  if [ -s "$t/err" ] && [ -z "$gone" ]; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; rm -rf "$t"; return 1; fi
-  n=0; for d in "$@"; do
-    [ -s "$t/dev$n" ] && ( cd "$d" && xargs -0 stat --printf "R\t$k\t$n\t%t\t%T\t%n\0" < "$t/dev$n" ) >> "$t/x"
+  if [ $# -gt 1000 ]; then rec ERR "$k" "$# layers: more than sneakpeek lists (1000)"; return 1; fi
+  t="$sp_tmp/$k"; mkdir "$t" "$t/l" || { rec ERR "$k" "cannot create $t"; return 1; }
+  # The layer links; the lower roots, where the walk starts ($t/s0); a sed program that makes the
+  # walk's candidates: each UPPER directory as a directory of every lower layer ($t/c).
+  n=0; cand=; : > "$t/s0"
+  for d in "$@"; do
+    case $d in /*) ;; *) d=$PWD/$d ;; esac
+    l=00$n; l=${l#"${l%???}"}   # 3 digits
+    ln -s -- "$d" "$t/l/$l" || { rec ERR "$k" "cannot create $t/l/$l"; rm -rf "$t"; return 1; }
+    if [ "$n" -gt 0 ]; then printf '%s/\0' "$l" >> "$t/s0"; cand="${cand}g;s|^|$l/|p;"; fi
     n=$((n+1))
   done
-  if [ -n "$gone" ] || [ "$(sp_ident "$@")" != "$before" ]; then rec ERR "$k" "the container's layers went away during the listing (container removed?)"; rm -rf "$t"; return 1; fi
+  before=$(sp_ident "$@")
+  fmt="F\t$k\t%y\t%m\t%U\t%G\t%s\t%T@\t%p\0"
+  sp_gf=; command -v getfattr >/dev/null 2>&1 && sp_gf=1
+  # A failed walk, candidates or sort is an ERR; a file the container deletes while we walk is
+  # not a failure (-ignore_readdir_race).
+  ( cd "$t/l" || exit 1
+    # The UPPER dir, whole: entries (F), directories, devices, empty files (maybe xattr whiteouts).
+    find 000/ -ignore_readdir_race -printf "$fmt" \( -type d -fprint0 "$t/ud" -o \( -type c -o -type b \) -fprint0 "$t/v.u" -o -type f -size 0 -fprint0 "$t/a.e" \) > "$t/f.u" || echo "find failed in $up" >&2
+    if [ -n "$cand" ]; then
+      sed -z -n "s|^000/||;/^\$/d;h;$cand" "$t/ud" | sort -z > "$t/c" || echo "listing the upper directories failed" >&2
+      # Level by level: list this level's directories (the roots: themselves too), then keep
+      # those of their subdirectories that are candidates. Per batch of directories, one find
+      # writes entries (stdout), subdirectories (.d), devices (.v) and what getfattr reads (.a).
+      lv=0 min=0
+      while [ -s "$t/s$lv" ]; do
+        xargs -0 sh -c 'm=$1 f=$2 o=$3.$$; shift 3; exec find "$@" -ignore_readdir_race -mindepth "$m" -maxdepth 1 -printf "$f" \( -type d -fprint0 "$o.d" -o \( -type c -o -type b \) -fprint0 "$o.v" \) , \( -type d -o -type f \) -fprint0 "$o.a"' \
+          sh "$min" "$fmt" "$t/o$lv" < "$t/s$lv" >> "$t/f.l" || echo "find failed in a lower layer" >&2
+        sort -z "$t/o$lv".*.d | comm -z -12 - "$t/c" > "$t/s$((lv+1))" || echo "comm failed" >&2
+        lv=$((lv+1)) min=1
+      done
+    fi
+    # xattrs: of every lower entry listed, of the UPPER entry of the same path (all the UPPER
+    # xattrs that can matter: opaque where the image has a directory, capabilities where it has
+    # a file; an UPPER path that is not there is skipped), and of the UPPER's empty files.
+    if [ -n "$sp_gf" ]; then
+      { printf 'X\t%s\t' "$k"
+        { cat "$t/a.e" "$t"/o*.a; sed -z 's|^[0-9]*/|000/|' "$t"/o*.a; } 2>/dev/null |
+          xargs -0 -r getfattr -P -d -e hex -m "$sp_xre" -- 2>/dev/null
+        printf '\0'; } > "$t/x"
+    fi
+    cat "$t/v.u" "$t"/o*.v 2>/dev/null | xargs -0 -r stat --printf "R\t$k\t%t\t%T\t%n\0" > "$t/r" || echo "stat failed" >&2
+    cat "$t/f.u" "$t/f.l" 2>/dev/null | tr '/\001' '\001/' | sort -z -t "$TAB" -k9.5 -k9.1,9.3 > "$t/f" || echo "sort failed (is $sp_tmp full?)" >&2
+  ) 2>>"$t/err"
+  # Layers that went away mid-walk, or a container the engine is removing, explain a failed
+  # find: say that, not the find's complaint.
+  if [ "$(sp_ident "$@")" != "$before" ]; then rec ERR "$k" "the container's layers went away during the listing (container removed?)"; rm -rf "$t"; return 1; fi
+  if [ -s "$t/err" ]; then
+    if [ -z "$eng" ] || sp_still "$k" "$eng" "$name" "$id"; then rec ERR "$k" "listing the layers failed: $(lastline "$(cat "$t/err")")"; fi
+    rm -rf "$t"; return 1
+  fi
+  if [ -z "$sp_gf" ]; then
+    rec WARN "$k" "getfattr not found on this node (install the attr package): opaque directories, xattr whiteouts and file capabilities cannot be seen"
+  fi
   if [ -n "$eng" ] && ! sp_still "$k" "$eng" "$name" "$id"; then rm -rf "$t"; return 1; fi
-  cat "$t/x" "$t/f"
+  cat "$t/x" "$t/r" "$t/f" 2>/dev/null
   rm -rf "$t"
 }
 

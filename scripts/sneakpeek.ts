@@ -2,7 +2,7 @@
 // sneakpeek — spy on containers: what they changed on disk, run, connect to and write.
 // What it runs on a node is in scripts/sneakpeek.sh (with get_container_ns.sh and
 // bpftool_map_container_ns.sh); what each -t type does with it, in scripts/sneakpeek/<type>.ts.
-import { cli, wantsVerbose } from '../lib/cli.ts';
+import { cli, wantsHelp, wantsVerbose } from '../lib/cli.ts';
 import { CLUSTER_HELP, clusterOptions } from '../lib/cluster.ts';
 import type { Job } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
@@ -81,7 +81,8 @@ OPTIONS
                          crictl when the node has it, else ctr; ctr: config containerd.address,
                          containerd.namespace)
       --chroot           print container paths (/etc/motd) instead of host paths
-      --all              print every path of the merged view (the original's literal output)
+      --all              print every path of the merged view (the original's literal output;
+                         it walks the whole merged view, so it takes as long as the image is big)
       --json             one JSON object a line: kind, path, hostPath, type, size, mode, mtime;
                          a name that is not UTF-8 has U+FFFD in path and its bytes in pathBytes
                          (base64; hostPathBytes likewise)
@@ -158,8 +159,8 @@ const OPTION_TYPES: Record<string, string> = Object.fromEntries(
   ]),
 );
 
-function parse(argv: string[]) {
-  return clusterOptions(cli(argv, 'sneakpeek'))
+async function parse(argv: string[]) {
+  return clusterOptions(await cli(argv, 'sneakpeek'))
     .option('type', { alias: 't', type: 'string', choices: TYPES })
     .option('file', { alias: 'f', type: 'string', nargs: 1 }) // nargs 1: `--file -` is stdin
     .option('name', { alias: 'n', type: 'string' })
@@ -181,7 +182,7 @@ function parse(argv: string[]) {
 }
 
 /** --cleanup: delete the pods transport kubectl left behind (lib/io/kubectl-transport.ts). */
-async function cleanup(args: ReturnType<typeof parse>, io: IO): Promise<number> {
+async function cleanup(args: Awaited<ReturnType<typeof parse>>, io: IO): Promise<number> {
   const extra = (['type', 'file', 'name', 'address', 'selector', 'podsFile', 'exclude'] as const).find((k) => args[k] !== undefined);
   if (extra) throw new UsageError(`--cleanup takes only --namespace NS or -A (and --dry-run), not --${extra.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   if (args.namespace !== undefined && args.allNamespaces) throw new UsageError('--namespace and -A exclude each other');
@@ -192,7 +193,8 @@ async function cleanup(args: ReturnType<typeof parse>, io: IO): Promise<number> 
 
 export async function main(argv: string[], io: IO = processIO()): Promise<number> {
   return guard(io, 'sneakpeek', wantsVerbose(argv), async () => {
-    const args = parse(argv);
+    if (wantsHelp(argv)) return void io.stdout.write(HELP), 0;
+    const args = await parse(argv);
     if (args.help) {
       io.stdout.write(HELP);
       return 0;

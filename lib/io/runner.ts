@@ -5,14 +5,15 @@
 //
 // zx is configured here, once: its default shell is bash and its default quote writes bash's
 // $'…' strings, which dash (Debian's and Ubuntu's /bin/sh) prints literally. Commands here run
-// under /bin/sh, every value quoted by lib/quote.ts's POSIX shQuote. zx is loaded on first use:
-// `--help` and `-t files -f` from a file never pay for it.
+// under /bin/sh, every value quoted by lib/quote.ts's POSIX shQuote. zx is loaded on first use
+// (`--help` and `-t files -f` from a file never pay for it), and only its core ($, ProcessPromise):
+// the whole of zx (fetch, globs, yaml, …) costs three times as much to load.
 //
 // On a node, a script always runs as `timeout -k 5 DEADLINE sh -s` (through `sudo -n` unless
 // root): the node ends it at its deadline even when the operator is gone, and lib/node-script.sh's
 // watchdog ends it as soon as its session is.
 import os from 'node:os';
-import type { ProcessPromise } from 'zx';
+import type { ProcessPromise } from 'zx/core';
 import { checkSshOption, checkSshUser, type Config } from '../config.ts';
 import { oneLine } from '../errors.ts';
 import { shQuote } from '../quote.ts';
@@ -21,12 +22,12 @@ import { interruptedBy, onInterrupt, stopped } from './interrupt.ts';
 
 export { checkNodeAddress };
 
-let zx$: typeof import('zx').$ | undefined;
+let zx$: typeof import('zx/core').$ | undefined;
 
 /** zx's `$`, set up once for POSIX sh and our quoting. */
-export async function zx(): Promise<typeof import('zx').$> {
+export async function zx(): Promise<typeof import('zx/core').$> {
   if (!zx$) {
-    const { $ } = await import('zx');
+    const { $ } = await import('zx/core');
     $.shell = '/bin/sh';
     $.prefix = '';
     $.postfix = '';
@@ -41,7 +42,7 @@ export async function zx(): Promise<typeof import('zx').$> {
 /** zx keeps every byte a process prints unless told otherwise: these stores keep nothing. */
 function discardStore() {
   const none = () => ({ push: () => 0, length: 0, join: () => '', reduce: <T>(_f: unknown, init: T) => init, *[Symbol.iterator]() {} });
-  return { stdout: none(), stderr: none(), stdall: none() } as unknown as NonNullable<Parameters<typeof import('zx').$>[0]['store']>;
+  return { stdout: none(), stderr: none(), stdall: none() } as unknown as NonNullable<Parameters<typeof import('zx/core').$>[0]['store']>;
 }
 
 /** The last `max` bytes of a stream, for error messages (a node may print a lot on stderr). */

@@ -1,6 +1,7 @@
 // sneakpeek -t files / -t merged_dir. On each node (scripts/sneakpeek.sh): sp_list asks the
-// engine (sp_inspect → FACTS) and lists the container's layers (sp_layers: find -printf per layer,
-// getfattr, sort → X, R, F records, then DONE) — or, with --all, its merged view (sp_merged → M);
+// engine (sp_inspect → FACTS) and lists what the diff needs of the container's layers (sp_layers:
+// the UpperDir whole, of the image only the directories the UpperDir has too; find -printf,
+// getfattr, sort → X, R, F records, then DONE) — or, with --all, its whole merged view (sp_merged → M);
 // a container read from an inspect file is listed without the engine. The diff is computed here
 // (lib/diff.ts through lib/diff-stream.ts) while the listing streams in; lines go out as they come.
 import type { Config } from '../../lib/config.ts';

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runTool, sortedLines } from '../helpers/cli.ts';
+import { spawnSync } from 'node:child_process';
 import { changeCases } from '../helpers/change-matrix.ts';
-import { cleanupContainers, docker, dockerDiffSorted, ensureBusyboxImage, exec, runContainer } from '../helpers/docker.ts';
+import { cleanupContainers, docker, dockerDiffSorted, dockerTry, ensureBusyboxImage, exec, importImage, makeRootfs, runContainer } from '../helpers/docker.ts';
 import { dockerUp, isRoot, missing } from '../helpers/prereq.ts';
 
 const skip = missing({ root: isRoot, 'docker engine': dockerUp });
@@ -80,6 +81,68 @@ describe.skipIf(skip)('-t files --chroot matches docker diff', () => {
     } finally {
       docker('rmi', '-f', image2);
     }
+  });
+
+  it('j: a three-layer image with whiteouts, opaque dirs, a file made a dir and a dir made a link in its lower layers', () => {
+    // Layer 2 deletes (whiteouts), re-creates a directory (opaque), turns a file into a directory
+    // and a directory into a link; layer 3 does more of the same one level deeper. The container
+    // then writes exactly there.
+    const l2 = name(110);
+    runContainer(l2, image);
+    exec(l2, 'rm /etc/motd && rm -r /data/old/deep && rm -r /etc/app && mkdir /etc/app && echo n > /etc/app/new.conf'
+      + ' && rm /data/keep.txt && mkdir /data/keep.txt && echo in > /data/keep.txt/inner && mkdir -p /srv/a/b/c && echo s > /srv/a/b/c/s'
+      + ' && mv /data/old /data/old.real && ln -s /etc /data/old && mkdir -p /opt/x/y && echo o > /opt/x/y/o');
+    const image2 = `sneakpeek-test/perf-layers2:${process.pid}`;
+    const image3 = `sneakpeek-test/perf-layers3:${process.pid}`;
+    docker('commit', l2, image2);
+    try {
+      const l3 = name(111);
+      runContainer(l3, image2);
+      exec(l3, 'rm /etc/passwd && rm -r /opt/x && mkdir -p /opt/x/z && echo z > /opt/x/z/z && rm /srv/a/b/c/s && rm -r /data/keep.txt/inner'
+        + ' && echo deep > /srv/a/b/c/t && rm -r /etc/app && mkdir /etc/app && echo again > /etc/app/again.conf');
+      docker('commit', l3, image3);
+      const c = name(112);
+      runContainer(c, image3);
+      exec(c, 'echo back > /etc/motd && echo pw > /etc/passwd && echo more > /etc/app/more.conf && rm /etc/app/again.conf'
+        + ' && echo x > /data/keep.txt/inner && rm /data/old && mkdir -p /data/old/deep && echo z > /data/old/deep/z'
+        + ' && mkdir /opt/x/y && echo y > /opt/x/y/o && rm -r /opt/x/z && echo u >> /srv/a/b/c/t && echo s > /srv/a/b/c/s'
+        + ' && rm /data/old.real/a.txt && chmod 700 /srv/a/b');
+      const lines = check(c);
+      expect(lines).toEqual(expect.arrayContaining(['A /etc/motd', 'A /etc/passwd', 'A /etc/app/more.conf', 'D /etc/app/again.conf', 'C /data/old', 'A /data/old/deep/z', 'A /opt/x/y', 'D /opt/x/z', 'A /srv/a/b/c/s', 'C /srv/a/b']));
+      docker('rm', '-f', c, l3);
+    } finally {
+      docker('rmi', '-f', image3, image2);
+    }
+  });
+
+  it('k: a big image where only deep directories change: the same lines, and only those directories are listed', () => {
+    const big = 'sneakpeek-test/perf-deep:1';
+    if (dockerTry('image', 'inspect', big).status !== 0) {
+      const extra: Record<string, string> = {};
+      for (let i = 0; i < 10_000; i++) extra[`usr/share/deep/d${i % 20}/e${Math.floor(i / 20) % 10}/f${i}.txt`] = `${i}\n`;
+      const root = makeRootfs(extra);
+      try {
+        importImage(root, big);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    }
+    const c = name(120);
+    runContainer(c, big);
+    exec(c, 'echo x >> /usr/share/deep/d3/e4/f883.txt && mkdir -p /usr/share/deep/d7/e1/new/x && echo n > /usr/share/deep/d7/e1/new/x/n'
+      + ' && rm -r /usr/share/deep/d9/e9 && chmod 700 /usr/share/deep/d11/e2 && rm /usr/share/deep/d12/e0/f12.txt'
+      + ' && mv /usr/share/deep/d13/e5/f113.txt /usr/share/deep/d14/e5/moved.txt');
+    const lines = check(c);
+    expect(lines).toContain('C /usr/share/deep/d3/e4/f883.txt');
+    expect(lines).toContain('D /usr/share/deep/d9/e9');
+    // What the node sent of the image: the directories the container wrote in and their parents,
+    // one level deep — a few hundred entries of the image's 10,000 files.
+    const inspectFile = path.join(dir, `${c}.json`);
+    const script = runTool('sneakpeek', ['-t', 'files', '--chroot', '-f', inspectFile, '--dry-run']).stdout;
+    const node = spawnSync('sh', ['-s'], { input: script, maxBuffer: 256 << 20 });
+    const image = node.stdout.toString('latin1').split('\0').filter((r) => r.startsWith('F\t') && !r.split('\t')[8]!.startsWith('000'));
+    expect(image.length).toBeGreaterThan(50);
+    expect(image.length).toBeLessThan(800);
   });
 
   it('-n NAME asks this host\'s engine and prints the same as -f', () => {

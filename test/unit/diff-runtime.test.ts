@@ -147,7 +147,7 @@ describe('which diff an engine gets', () => {
   ])('%s (podman diff %s) → %s', (engine, pdiff, want) => expect(diffModeOf(engine, pdiff)).toBe(want));
 
   const records = (upper: Record<string, Spec>) =>
-    listing({ upper, lowers: [image] }).map((e) => ['F', '0', e.layer, e.type, e.mode.toString(8), e.uid, e.gid, e.size, `${e.mtimeSec}.${e.mtimeNsec}`, e.path.replace(/\//g, '\x01')].join('\t'));
+    listing({ upper, lowers: [image] }).map((e) => ['F', '0', e.type, e.mode.toString(8), e.uid, e.gid, e.size, `${e.mtimeSec}.${e.mtimeNsec}`, `${String(e.layer).padStart(3, '0')}/${e.path}`.replace(/\//g, '\x01')].join('\t'));
   const run = (engine: string | undefined, node: string[]) => {
     const lines: string[] = [];
     const c = new FilesConsumer([{ key: 0, name: 'c', engine }], { chroot: true, json: false, nul: false, all: false }, { line: (l) => void lines.push(l.trim()), warn: () => {} });

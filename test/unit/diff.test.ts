@@ -1,6 +1,6 @@
 // The diff engine over synthetic layer listings: docker's naive-diff rules, case by case.
 import { describe, expect, it } from 'vitest';
-import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseXattrDump, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/diff.ts';
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseListingRecord, parseXattrDump, splitLayerPath, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/diff.ts';
 
 type Spec = string; // "f 644 size mtime" | "d 755" | "c 0 rdev" | "l 777 size" ... fields: type mode [size] [mtime] [uid] [gid]
 interface Layers {
@@ -110,14 +110,40 @@ describe('ChangeComputer', () => {
 
 describe('parseEntry', () => {
   it.each([
-    [['0', 'f', '644', '0', '0', '12', '1700000000.1234567890', 'etc\x01motd'], { layer: 0, type: 'f', mode: 0o644, size: 12, mtimeSec: 1700000000, mtimeNsec: 123456789, path: 'etc/motd' }],
-    [['2', 'd', '1777', '5', '6', '4096', '1700000000', ''], { layer: 2, type: 'd', mode: 0o1777, uid: 5, gid: 6, mtimeNsec: 0, path: '' }],
-    [['1', 'f', '644', '0', '0', '1', '1.5', 'a/b\x01c'], { mtimeNsec: 500000000, path: 'a\x01b/c' }],
+    [['f', '644', '0', '0', '12', '1700000000.1234567890', '000\x01etc\x01motd'], { layer: 0, type: 'f', mode: 0o644, size: 12, mtimeSec: 1700000000, mtimeNsec: 123456789, path: 'etc/motd' }],
+    [['d', '1777', '5', '6', '4096', '1700000000', '002\x01'], { layer: 2, type: 'd', mode: 0o1777, uid: 5, gid: 6, mtimeNsec: 0, path: '' }],
+    [['f', '644', '0', '0', '1', '1.5', '001\x01a/b\x01c'], { layer: 1, mtimeNsec: 500000000, path: 'a\x01b/c' }],
+    [['l', '777', '0', '0', '4', '1', '123\x01x'], { layer: 123, type: 'l', path: 'x' }],
   ])('%j', (fields, want) => {
     expect(parseEntry(fields)).toMatchObject(want);
   });
-  it('refuses a record it does not understand', () => {
-    expect(() => parseEntry(['0', 'q', '644'])).toThrow(/bad layer listing record/);
+  it.each([
+    ['an unknown type', ['q', '644', '0', '0', '1', '1', '000\x01x']],
+    ['too few fields', ['f', '644']],
+    ['a path without its layer', ['f', '644', '0', '0', '1', '1', 'etc\x01motd']],
+    ['a layer that is not three digits', ['f', '644', '0', '0', '1', '1', '01\x01x']],
+  ])('refuses %s', (_label, fields) => {
+    expect(() => parseEntry(fields)).toThrow(/bad layer listing record/);
+  });
+  it('parseListingRecord reads a whole record', () => {
+    expect(parseListingRecord('F\t7\tf\t600\t1\t2\t3\t4.5\t001\x01a\tb')).toEqual([7, {
+      layer: 1, type: 'f', mode: 0o600, uid: 1, gid: 2, size: 3, mtimeSec: 4, mtimeNsec: 500000000, path: 'a\tb',
+    }]);
+  });
+});
+
+describe('splitLayerPath', () => {
+  it.each([
+    ['000/etc/motd', [0, 'etc/motd']],
+    ['001/', [1, '']],
+    ['017//etc/app', [17, 'etc/app']], // getfattr -R under NNN/
+    ['999/a\nb', [999, 'a\nb']],
+    ['etc/motd', undefined],
+    ['01/x', undefined],
+    ['0a1/x', undefined],
+    ['001', undefined],
+  ])('%j → %j', (p, want) => {
+    expect(splitLayerPath(p)).toEqual(want);
   });
 });
 
@@ -130,16 +156,17 @@ describe('unswapSlash', () => {
 describe('parseXattrDump', () => {
   it('reads opaque, whiteout and capability xattrs with octal-escaped names', () => {
     const x = emptyExtras();
-    parseXattrDump(0, [
-      '# file: .', 'trusted.overlay.opaque=0x79', '',
-      '# file: a\\012b', 'user.overlay.opaque=0x79', '',
-      '# file: back\\134slash', 'trusted.overlay.opaque=0x78', '',
-      '# file: w', 'trusted.overlay.whiteout=0x', '',
-      '# file: bin/ping', 'security.capability=0x0100000200200000', '',
+    parseXattrDump([
+      '# file: 000/', 'trusted.overlay.opaque=0x79', '',
+      '# file: 000//a\\012b', 'user.overlay.opaque=0x79', '',
+      '# file: 000//back\\134slash', 'trusted.overlay.opaque=0x78', '',
+      '# file: 002/w', 'trusted.overlay.whiteout=0x', '',
+      '# file: 001/bin/ping', 'security.capability=0x0100000200200000', '',
+      '# file: not-a-layer-path', 'trusted.overlay.opaque=0x79', '',
     ].join('\n'), x);
     expect([...x.opaque]).toEqual([layerKey(0, ''), layerKey(0, 'a\nb')]);
-    expect([...x.xwhiteout]).toEqual([layerKey(0, 'w')]);
-    expect(x.capability.get(layerKey(0, 'bin/ping'))).toBe('0x0100000200200000');
+    expect([...x.xwhiteout]).toEqual([layerKey(2, 'w')]);
+    expect(x.capability.get(layerKey(1, 'bin/ping'))).toBe('0x0100000200200000');
   });
 });
 
