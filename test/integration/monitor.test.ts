@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.ts';
 import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
+import { ExecAssembler, parseBtTcpLine, type ProcmonEvent, type TcpEvent } from '../../lib/events.ts';
 import { tracerSpec } from '../../lib/tracers.ts';
 import { renderTemplate } from '../../lib/units.ts';
 import { ROOT, runTool, type Run } from '../helpers/cli.ts';
@@ -145,23 +146,26 @@ describe.skipIf(skip)('sneakpeek -t procmon --backend bpftrace on a real systemd
     dockerTry('exec', W, 'ls', '/sp-monitor-watched-marker');
     // A process that outlives its exec line, to check the PID the line names.
     docker('exec', '-d', W, 'sleep', '41');
-    const sleeper = / 0 +sleep +(\d+) +(\d+) +0 \/bin\/sleep sleep 41$/;
-    const lines = await waitLines('execsnoop', idW, from, [/ \/bin\/cat cat \/etc\/motd$/, /sp-monitor-watched-marker/, sleeper]);
+    const execs = (): ProcmonEvent[] => {
+      const asm = new ExecAssembler();
+      return logLines('execsnoop', idW).slice(from).flatMap((l) => asm.push(l));
+    };
+    const find = (args: string[]) => execs().find((e) => JSON.stringify(e.args) === JSON.stringify(args));
+    const end = Date.now() + 20_000;
+    while (!(find(['cat', '/etc/motd']) && find(['ls', '/sp-monitor-watched-marker']) && find(['sleep', '41'])) && Date.now() < end) await sleep(200);
     await sleep(500);
-    const all = logLines('execsnoop', idW).slice(from).filter(Boolean);
-    // TIME UID PCOMM PID PPID RET FILENAME ARGS
-    const cat = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d 0 +cat +(\d+) +(\d+) +0 \/bin\/cat cat \/etc\/motd$/.exec(lines.find((l) => l.endsWith(' /bin/cat cat /etc/motd')) ?? '');
-    expect(cat).not.toBeNull();
-    expect(cat![1]).not.toBe(cat![2]);
-    expect(lines.find((l) => l.includes('sp-monitor-watched-marker'))).toMatch(/ 0 +ls +\d+ +\d+ +0 \/bin\/ls ls \/sp-monitor-watched-marker$/);
-    expect(all.filter((l) => /sp-monitor-(host|other)-marker/.test(l))).toEqual([]);
+    const cat = find(['cat', '/etc/motd']);
+    expect(cat).toMatchObject({ uid: 0, comm: 'cat', ret: 0, filename: '/bin/cat', layer: 'lower', upperLayer: false });
+    expect(cat!.pid).not.toBe(cat!.ppid);
+    expect(find(['ls', '/sp-monitor-watched-marker'])).toMatchObject({ uid: 0, comm: 'ls', ret: 0, filename: '/bin/ls' });
+    expect(execs().filter((e) => e.args.some((a) => /sp-monitor-(host|other)-marker/.test(a)))).toEqual([]);
     // PID is the host pid of the exec'd process: the sleeper, in the watched container's mount namespace.
-    const [, pid, ppid] = sleeper.exec(lines.find((l) => sleeper.test(l)) ?? '') ?? [];
-    expect(pid).toBeDefined();
-    expect(pid).not.toBe(ppid);
+    const sleeper = find(['sleep', '41']);
+    expect(sleeper).toMatchObject({ uid: 0, comm: 'sleep', ret: 0, filename: '/bin/sleep' });
+    expect(sleeper!.pid).not.toBe(sleeper!.ppid);
     // (It ends by itself, or with the container in afterAll.)
-    expect(execFileSync('stat', ['-Lc', '%i', `/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim()).toBe(inoW);
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x0041\x00');
+    expect(execFileSync('stat', ['-Lc', '%i', `/proc/${sleeper!.pid}/ns/mnt`], { encoding: 'utf8' }).trim()).toBe(inoW);
+    expect(readFileSync(`/proc/${sleeper!.pid}/cmdline`, 'utf8')).toBe('sleep\x0041\x00');
   });
 });
 
@@ -181,19 +185,20 @@ describe.skipIf(skip)('sneakpeek -t tcptracer --backend bpftrace on a real syste
     tcp(O, 8082, '127.0.0.1');
     tcp(W, 8080, '127.0.0.1');
     tcp(W, 8081, '::1');
-    // TIME T PID COMM IP SADDR DADDR SPORT DPORT
-    const c4 = /^\S+ C \d+ +nc +4 +127\.0\.0\.1 +127\.0\.0\.1 +(\d+) +8080$/;
-    const a4 = /^\S+ A \d+ +nc +6 +::ffff:127\.0\.0\.1 +::ffff:127\.0\.0\.1 +8080 +(\d+)$/;
-    const c6 = /^\S+ C \d+ +nc +6 +::1 +::1 +(\d+) +8081$/;
-    const a6 = /^\S+ A \d+ +nc +6 +::1 +::1 +8081 +(\d+)$/;
-    const lines = await waitLines('tcptracer', idW, from, [c4, a4, c6, a6]);
+    const events = (): TcpEvent[] => logLines('tcptracer', idW).slice(from).map(parseBtTcpLine).filter((e) => e !== undefined);
+    const c4 = (e: TcpEvent) => e.kind === 'connect' && e.ip === 4 && e.saddr === '127.0.0.1' && e.daddr === '127.0.0.1' && e.dport === 8080;
+    const a4 = (e: TcpEvent) => e.kind === 'accept' && e.ip === 6 && e.saddr === '::ffff:127.0.0.1' && e.daddr === '::ffff:127.0.0.1' && e.sport === 8080;
+    const c6 = (e: TcpEvent) => e.kind === 'connect' && e.ip === 6 && e.saddr === '::1' && e.daddr === '::1' && e.dport === 8081;
+    const a6 = (e: TcpEvent) => e.kind === 'accept' && e.ip === 6 && e.saddr === '::1' && e.daddr === '::1' && e.sport === 8081;
+    const end = Date.now() + 20_000;
+    while (![c4, a4, c6, a6].every((f) => events().some(f)) && Date.now() < end) await sleep(200);
     await sleep(500);
-    const port = (re: RegExp) => lines.map((l) => re.exec(l)?.[1]).find(Boolean);
-    expect(port(c4)).toBeDefined();
-    expect(port(a4)).toBe(port(c4)); // the same connection seen from both ends
-    expect(port(c6)).toBeDefined();
-    expect(port(a6)).toBe(port(c6));
-    expect(logLines('tcptracer', idW).slice(from).filter((l) => /\b8082\b/.test(l))).toEqual([]);
+    const one = (f: (e: TcpEvent) => boolean) => events().filter(f);
+    for (const f of [c4, a4, c6, a6]) expect(one(f)).toHaveLength(1);
+    expect(one(c4)[0]).toMatchObject({ comm: 'nc' });
+    expect(one(a4)[0]!.dport).toBe(one(c4)[0]!.sport); // the same connection seen from both ends
+    expect(one(a6)[0]!.dport).toBe(one(c6)[0]!.sport);
+    expect(events().filter((e) => e.sport === 8082 || e.dport === 8082)).toEqual([]);
   });
 });
 
