@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BCC_EXEC_DEFAULT,
+  BT_EXEC_MAX_ARGS,
   bccExecColumnsOf,
   bccExecHeader,
   btTime,
@@ -155,7 +156,15 @@ describe('tracers/execsnoop.bt lines (fixture execsnoop-bt.txt)', () => {
     expect(half).toMatchObject({ args: ['/bin/ls'], truncated: { moreArgs: true } });
   });
 
+  it('BT_EXEC_MAX_ARGS is the number of arg lines the program prints (its unroll)', () => {
+    const prog = readFileSync(path.join(ROOT, 'tracers/execsnoop.bt'), 'utf8');
+    expect(prog.match(/unroll \((\d+)\) \{\n\t\tif \(\$i < \$na\)/)?.[1]).toBe(String(BT_EXEC_MAX_ARGS));
+  });
+
   it.each([
+    'sneakpeek execsnoop: container 0123456789ab mount namespace 4026532178 backend bpftrace map /sys/fs/bpf/mnt_ns_0123456789ab',
+    'ERROR: Unknown error -1: couldn\'t set RLIMIT_MEMLOCK for bpftrace. If your program is not loading, you can try "ulimit -l 8192" to fix the problem',
+    'Attaching 6 probes...',
     'TIME\tPID\tPPID\tUID\tRET\tARGC\tCUT\tLAYER\tCOMM\tFILENAME',
     '2026-12-01T15:36:41.650025+0000\t20739\t20728\t0\t0\t2\t0\tnowhere\tls\t/bin/ls',
     '2026-12-01T15:36:41.650025+0000\t20739\t20728\t0\t0\t2\t0\tlower\tls',
@@ -236,7 +245,13 @@ describe('BCC execsnoop (tools/execsnoop_example.txt)', () => {
     expect(ev).toMatchObject({ clock: '12:00:00', uid: 0, comm: 'sh', pid: 4242, ppid: 1, args: ['/bin/sh', '-c', 'true'], truncated: { moreArgs: true } });
   });
 
-  it.each(['', 'COMM             PID    RET ARGS', '[...]', 'TIME     UID   PCOMM            PID     PPID    RET ARGS'])('not an event: %j', (line) => {
+  it.each([
+    '',
+    'COMM             PID    RET ARGS',
+    '[...]',
+    'TIME     UID   PCOMM            PID     PPID    RET ARGS',
+    'sneakpeek execsnoop: container 0123456789ab mount namespace 4026532178 backend bcc map /sys/fs/bpf/mnt_ns_0123456789ab',
+  ])('not an event: %j', (line) => {
     expect(parseBccExecLine(line)).toBeUndefined();
   });
 });
@@ -261,6 +276,7 @@ describe('BCC tcptracer (tools/tcptracer_example.txt)', () => {
     'T  PID    COMM             IP SADDR            DADDR            SPORT  DPORT',
     'TIME(s)  T  PID    COMM             IP SADDR            DADDR            SPORT  DPORT',
     '',
+    'sneakpeek tcptracer: container 0123456789ab mount namespace 4026532178 backend bcc map /sys/fs/bpf/mnt_ns_0123456789ab',
   ])('not an event: %j', (line) => {
     expect(parseBccTcpLine(line)).toBeUndefined();
   });
