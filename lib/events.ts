@@ -1,7 +1,8 @@
-// What the monitor units print, read back as typed events (`sneakpeek --events`). Pure: one
-// output line in, one event (or undefined: banners, headers, blank lines, noise) out.
+// What the monitor units print, read back as typed events (`sneakpeek --events`). Pure (no
+// I/O): one output line in, one event (or undefined: banners, headers, blank lines, noise) out;
+// execsnoop.bt's events span lines, which ExecAssembler joins (one per unit's stream).
 //
-// Sources and their formats (each written once, here):
+// Sources and their formats:
 //   bcc execsnoop    BCC's tools/execsnoop.py, run with BCC_FLAGS (-T -U -x): fixed-width
 //                    columns; the header names them, so other flag sets parse too
 //   bcc tcptracer    BCC's tools/tcptracer.py -t
