@@ -18,6 +18,15 @@
 // its own mount namespace only), so two test instances never share system.slice. stop()
 // kills only its systemd pid (PID 1 of its namespace: everything in it dies with it), then
 // removes its cgroups and temp dir.
+//
+// journald (`{ journal: true }`): the instance also runs systemd-journald from units written
+// here (adapted from Debian's: no /dev/log symlink — /dev is the host's devtmpfs —, no audit
+// socket, no netlink at all so it can never switch the host's kernel auditing), with a private
+// journald.conf bind-mounted in its mount namespace only: Storage=volatile (journal files on
+// the instance's private /run tmpfs, /run/log/journal; the host's /var/log/journal is covered
+// by an empty tmpfs in that namespace besides), ReadKMsg=no (the host kernel log stays out),
+// no forwarding. Units with StandardOutput=journal log there; `journalctl` in binDir (and
+// journalctl() below) read it through nsenter. Everything it writes dies with the namespace.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +36,8 @@ import { commandWorks } from './prereq.ts';
 
 export const SYSTEMD_BIN = '/lib/systemd/systemd';
 export const SYSTEMCTL_BIN = '/bin/systemctl';
+export const JOURNALCTL_BIN = '/bin/journalctl';
+export const JOURNALD_BIN = '/lib/systemd/systemd-journald';
 
 /** Targets that default dependencies of services name; each a bare [Unit]. */
 export const STUB_TARGETS = [
@@ -36,6 +47,7 @@ export const STUB_TARGETS = [
 
 export const systemdAvailable = () =>
   existsSync(SYSTEMD_BIN) && commandWorks('systemd-analyze', ['--version']) && commandWorks('nsenter', ['--version']) && commandWorks('unshare', ['--version']);
+export const journaldAvailable = () => existsSync(JOURNALD_BIN) && existsSync(JOURNALCTL_BIN) && commandWorks('setpriv', ['--version']);
 
 /** Write the stub targets (and test.target) into `dir`. */
 export function writeStubUnits(dir: string): void {
@@ -73,6 +85,93 @@ export function verifyInstance(templateName: string, templateText: string, insta
   }
 }
 
+/** journald's units for a private instance; `logFile` gets journald's own messages. */
+export function journaldUnits(logFile: string): Record<string, string> {
+  const socket = (desc: string, listen: string[], extra: string[] = []) =>
+    [
+      '[Unit]',
+      `Description=${desc} (sneakpeek test instance)`,
+      'DefaultDependencies=no',
+      'Before=sockets.target',
+      'IgnoreOnIsolate=yes',
+      '',
+      '[Socket]',
+      ...listen,
+      'PassCredentials=yes',
+      'PassSecurity=yes',
+      'ReceiveBuffer=8M',
+      'Service=systemd-journald.service',
+      'SocketMode=0666',
+      'Timestamping=us',
+      ...extra,
+      '',
+    ].join('\n');
+  return {
+    'systemd-journald.socket': socket('Journal Socket', ['ListenDatagram=/run/systemd/journal/socket', 'ListenStream=/run/systemd/journal/stdout']),
+    // Debian's has Symlinks=/dev/log: /dev is shared with the host here, so it must not.
+    'systemd-journald-dev-log.socket': socket('Journal Socket (/run/systemd/journal/dev-log)', ['ListenDatagram=/run/systemd/journal/dev-log'], ['SendBuffer=8M']),
+    'systemd-journald.service': [
+      '[Unit]',
+      'Description=Journal Service (sneakpeek test instance: volatile, private /run)',
+      'DefaultDependencies=no',
+      'Requires=systemd-journald.socket',
+      'After=systemd-journald.socket systemd-journald-dev-log.socket',
+      'Before=sysinit.target',
+      'IgnoreOnIsolate=yes',
+      '',
+      '[Service]',
+      'Type=notify',
+      `ExecStart=${JOURNALD_BIN}`,
+      'Sockets=systemd-journald.socket systemd-journald-dev-log.socket',
+      'RuntimeDirectory=systemd/journal',
+      'RuntimeDirectoryPreserve=yes',
+      'FileDescriptorStoreMax=4224',
+      'Restart=always',
+      'RestartSec=0',
+      // No AF_NETLINK: no audit socket, so the host's kernel auditing is never touched.
+      'RestrictAddressFamilies=AF_UNIX',
+      'LimitNOFILE=524288',
+      'Environment=SYSTEMD_LOG_TARGET=console',
+      `StandardOutput=append:${logFile}`,
+      'StandardError=inherit',
+      '',
+    ].join('\n'),
+  };
+}
+
+/** The test instance's journald.conf (bind-mounted over /etc/systemd/journald.conf in its namespace). */
+export const JOURNALD_CONF = [
+  '[Journal]',
+  'Storage=volatile',
+  'RuntimeMaxUse=64M',
+  'ReadKMsg=no',
+  'ForwardToSyslog=no',
+  'ForwardToKMsg=no',
+  'ForwardToConsole=no',
+  'ForwardToWall=no',
+  '',
+].join('\n');
+
+/**
+ * The `journalctl` shim: journalctl in the instance's namespaces. nsenter forks and does not pass
+ * signals on, so the child gets a parent-death signal (a reader killed by pid takes its
+ * journalctl with it), and it runs in the caller's directory (entering a mount namespace
+ * resets it to /, where a relative --cursor-file would land).
+ */
+export function journalctlShim(pid: number): string {
+  return `#!/bin/sh
+exec nsenter -t ${pid} -m -p -- setpriv --pdeathsig TERM -- /bin/sh -c 'cd "$1" 2>/dev/null; shift; exec ${JOURNALCTL_BIN} "$@"' journalctl "$PWD" "$@"
+`;
+}
+
+export interface PrivateSystemdOptions {
+  /** Run systemd-journald in the instance (units' StandardOutput=journal, journalctl shim). */
+  journal?: boolean;
+  /** Bind mounts [source, target] made in its mount namespace only, before systemd starts: a
+   * second "node" whose units see their own env dir at the same path as the first's. */
+  binds?: [string, string][];
+}
+
 export interface PrivateSystemd {
   /** systemd's pid on the host: PID 1 of its namespaces. The only process stop() kills. */
   pid: number;
@@ -80,12 +179,14 @@ export interface PrivateSystemd {
   dir: string;
   /** SYSTEMD_UNIT_PATH: the only place the instance loads units from. */
   unitDir: string;
-  /** Holds the `systemctl` shim; put first on PATH of the node script. */
+  /** Holds the `systemctl` shim (and `journalctl` with journald); put first on PATH of the node script. */
   binDir: string;
   /** process.env with PATH = binDir first: give it to a child sneakpeek (or assign for in-process runs). */
   env: NodeJS.ProcessEnv;
   /** systemctl against the private instance. */
   systemctl(...args: string[]): SpawnSyncReturns<string>;
+  /** journalctl against the instance's journal (only with `{ journal: true }`). */
+  journalctl(...args: string[]): SpawnSyncReturns<string>;
   stop(): Promise<void>;
 }
 
@@ -128,14 +229,8 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface PrivateSystemdOptions {
-  /** Bind mounts [source, target] made in its mount namespace only, before systemd starts: a
-   * second "node" whose units see their own env dir at the same path as the first's. */
-  binds?: [string, string][];
-}
-
 /** Start a private systemd (PID 1 of a new PID + mount namespace) whose unit path is only its own dir. */
-export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions = {}): Promise<PrivateSystemd> {
+export async function startPrivateSystemd(name: string, opts: PrivateSystemdOptions = {}): Promise<PrivateSystemd> {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad instance name ${name}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), `sp-systemd-${name}-`));
   const unitDir = path.join(dir, 'units');
@@ -143,6 +238,13 @@ export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions
   if (unitDir.includes(':')) throw new Error('unit dir must not contain ":" (SYSTEMD_UNIT_PATH would fall back to the host units)');
   writeStubUnits(unitDir);
   mkdirSync(binDir);
+  const journalConf = path.join(dir, 'journald.conf');
+  if (opts.journal) {
+    for (const [unit, text] of Object.entries(journaldUnits(path.join(dir, 'journald.log')))) writeFileSync(path.join(unitDir, unit), text);
+    writeFileSync(journalConf, JOURNALD_CONF);
+    // Up with the instance: test.target pulls journald and its sockets in.
+    writeFileSync(path.join(unitDir, 'test.target'), '[Unit]\nDescription=stub test.target\nWants=systemd-journald.socket systemd-journald-dev-log.socket systemd-journald.service\n');
+  }
   const conf = path.join(dir, 'system.conf');
   writeFileSync(conf, '[Manager]\nDefaultTasksAccounting=no\nDefaultMemoryAccounting=no\nDefaultIOAccounting=no\nDefaultCPUAccounting=no\nDefaultIPAccounting=no\nLogTarget=console\n');
   const cg = `sneakpeek-test-${name}-${process.pid}-${++serial}`;
@@ -152,8 +254,11 @@ export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions
     'set -e',
     ...hierarchies.map((h) => `mkdir -p ${h}/${cg} && echo $$ > ${h}/${cg}/cgroup.procs`),
     `mount --bind ${conf} /etc/systemd/system.conf`,
+    ...(opts.journal
+      ? [`mount --bind ${journalConf} /etc/systemd/journald.conf`, 'if [ -d /var/log/journal ]; then mount -t tmpfs -o mode=0755 tmpfs /var/log/journal; fi']
+      : []),
     'mount -t tmpfs -o mode=0755 tmpfs /run',
-    ...(o.binds ?? []).map(([src, dst]) => `mount --bind ${shQuote(src)} ${shQuote(dst)}`),
+    ...(opts.binds ?? []).map(([src, dst]) => `mount --bind ${shQuote(src)} ${shQuote(dst)}`),
     'mkdir -p /run/systemd',
     `SYSTEMD_UNIT_PATH=${unitDir} exec ${SYSTEMD_BIN} --system --unit=test.target`,
   ].join('\n');
@@ -204,6 +309,10 @@ export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions
   };
   const systemctl = (...args: string[]) =>
     spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', SYSTEMCTL_BIN, ...args], { encoding: 'utf8' });
+  const journalctl = (...args: string[]) => {
+    if (!opts.journal) throw new Error('this private systemd runs no journald (startPrivateSystemd(name, { journal: true }))');
+    return spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', JOURNALCTL_BIN, ...args], { encoding: 'utf8', timeout: 30_000, maxBuffer: 256 << 20 });
+  };
   // systemd is unshare's only child; wait until it answers on its private bus.
   let lastErr = '';
   for (const end = Date.now() + 30_000; Date.now() < end; ) {
@@ -222,6 +331,20 @@ export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions
     await stopAll();
     throw new Error(`private systemd did not come up (${lastErr}): ${text}`);
   }
+  if (opts.journal) {
+    // Type=notify: active means journald has its sockets and /run/log/journal open.
+    let state = '';
+    for (const end = Date.now() + 30_000; Date.now() < end; await sleep(100)) {
+      state = spawnSync('nsenter', ['-t', String(pid), '-m', '-p', '--', SYSTEMCTL_BIN, 'is-active', 'systemd-journald.service'], { encoding: 'utf8', timeout: 5000 }).stdout.trim();
+      if (state === 'active' || state === 'failed') break;
+    }
+    if (state !== 'active') {
+      const text = `${readFileSync(log, 'utf8').slice(-1000)}${existsSync(path.join(dir, 'journald.log')) ? readFileSync(path.join(dir, 'journald.log'), 'utf8').slice(-1000) : ''}`;
+      await stopAll();
+      throw new Error(`journald in the private systemd did not come up (${state}): ${text}`);
+    }
+    writeFileSync(path.join(binDir, 'journalctl'), journalctlShim(pid), { mode: 0o755 });
+  }
   writeFileSync(path.join(binDir, 'systemctl'), `#!/bin/sh\nexec nsenter -t ${pid} -m -p -- ${SYSTEMCTL_BIN} "$@"\n`, { mode: 0o755 });
   return {
     pid,
@@ -230,6 +353,7 @@ export async function startPrivateSystemd(name: string, o: PrivateSystemdOptions
     binDir,
     env: { ...process.env, PATH: `${binDir}:${process.env.PATH ?? '/usr/bin:/bin'}` },
     systemctl,
+    journalctl,
     stop: stopAll,
   };
 }
