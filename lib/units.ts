@@ -9,7 +9,8 @@
 //   <cfg.envDir>/<tool>/<ID>.env          per-instance values (UpperDir, map file, inode…),
 //                                         read through EnvironmentFile=
 //   <tool>@<ID>.service                  the instance; ID = the 12-hex-char container id
-//   <cfg.log.dir>/<tool>-<ID>.log         with log.target: file (else the journal)
+//   <cfg.log.dir>/<tool>-<ID>.log         with log.target: file (else the journal, every entry
+//                                         with SNEAKPEEK_TOOL=<tool> SNEAKPEEK_ID=<ID>)
 //
 // Node script (one per node): templateStep, the tool's per-container step (which writes the
 // env file with sp_env), reloadStep (daemon-reload once, only if a template changed), startStep
@@ -21,6 +22,9 @@ import { sh } from './quote.ts';
 import { utf8, type NodeRecord, type RecordOf, type Tag } from './wire.ts';
 
 export const MANAGED_HEADER = '# managed by sneakpeek — do not edit: sneakpeek rewrites this file from sneakpeek.config.yaml';
+
+/** Lines per interval journald keeps of one instance (journal target). */
+export const LOG_RATE_LIMIT = { intervalSec: 30, burst: 100000 };
 
 /**
  * A word of ExecStart= that is an instance value from the env file: `${NAME}`, one argument;
@@ -120,7 +124,19 @@ export function renderTemplate(cfg: Config, spec: UnitSpec): string {
   const log =
     cfg.log.target === 'file'
       ? [`StandardOutput=append:${trim(checkUnitPath('log.dir', cfg.log.dir))}/${tool}-%i.log`, 'StandardError=inherit']
-      : ['StandardOutput=journal', 'StandardError=inherit', `SyslogIdentifier=${tool}@%i`];
+      : [
+        'StandardOutput=journal',
+        'StandardError=inherit',
+        `SyslogIdentifier=${tool}@%i`,
+        // Fields on every entry: a follower matches them per entry, so it sees instances started
+        // after it began (`journalctl -u 'tool@*'` resolves its glob once, at start).
+        `LogExtraFields=SNEAKPEEK_TOOL=${tool}`,
+        'LogExtraFields=SNEAKPEEK_ID=%i',
+        // journald's default (10000 lines per 30 s, scaled) drops lines of a burst of execs; 0
+        // here means "journald's default", not "no limit".
+        `LogRateLimitIntervalSec=${LOG_RATE_LIMIT.intervalSec}s`,
+        `LogRateLimitBurst=${LOG_RATE_LIMIT.burst}`,
+      ];
   return [
     MANAGED_HEADER,
     `# ${tool}@<ID>.service: ID = 12-hex-char container id; its values are in ${envFile.replace('%i', '<ID>')}.`,

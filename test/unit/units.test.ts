@@ -84,6 +84,13 @@ describe('renderTemplate', () => {
     expect(journal).not.toContain('append:');
   });
 
+  it('journal target: every entry carries the fields --events --follow matches, and bursts are kept', () => {
+    expect(journal).toContain('\nLogExtraFields=SNEAKPEEK_TOOL=demo\nLogExtraFields=SNEAKPEEK_ID=%i\n');
+    // 0 would mean journald's default (10000 lines per 30 s), not "no limit"
+    expect(journal).toContain('\nLogRateLimitIntervalSec=30s\nLogRateLimitBurst=100000\n');
+    expect(file).not.toContain('LogExtraFields');
+  });
+
   it('file target: append to <log.dir>/<tool>-<ID>.log', () => {
     expect(file).toContain('\nStandardOutput=append:/var/log/sp/demo-%i.log\nStandardError=inherit\n');
     expect(file).not.toContain('journal');
