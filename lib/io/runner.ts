@@ -88,9 +88,13 @@ export function isLocalNode(node: string | undefined): boolean {
 /** How long after the node's own deadline this side gives up on it (the node ends first). */
 export const GRACE_SECONDS = 5;
 
-/** What a node runs on the script it reads on stdin, whatever the transport: its own deadline first. */
+/**
+ * What a node runs on the script it reads on stdin, whatever the transport: its own deadline
+ * first; 0 = none (a follower, which runs until Ctrl-C: `timeout 0` still gives the run its
+ * process group, which the watchdog ends when the session is gone).
+ */
 export function onNode(deadline: number): string[] {
-  if (!Number.isInteger(deadline) || deadline < 1) throw new Error(`bad deadline ${deadline}`);
+  if (!Number.isInteger(deadline) || deadline < 0) throw new Error(`bad deadline ${deadline}`);
   return ['timeout', '-k', String(GRACE_SECONDS), String(deadline), 'sh', '-s'];
 }
 
@@ -124,8 +128,9 @@ export function transportNote(node: string | undefined, cfg: Config, deadline: n
   return `# via: a pod on node ${node} (namespace ${cfg.kubectl.namespace}, image ${cfg.kubectl.image}), then kubectl exec -i POD -- nsenter -t 1 -m -u -i -n -p -- ${onNode(deadline).join(' ')}\n`;
 }
 
-/** Seconds this side waits for a node in all: the node's deadline, ssh's connect time, a grace. */
+/** Seconds this side waits for a node in all: the node's deadline, ssh's connect time, a grace (deadline 0: forever). */
 export function operatorDeadline(node: string | undefined, cfg: Config, deadline: number): number {
+  if (deadline === 0) return Infinity;
   return deadline + GRACE_SECONDS + (isLocalNode(node) ? 0 : cfg.ssh.connectTimeout);
 }
 
@@ -146,7 +151,8 @@ onInterrupt(() => {
 async function start(argv: readonly string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv; deadlineMs: number; cleanup?: boolean }): Promise<{ p: ProcessPromise }> {
   const $ = await zx();
   // `exec`: the process zx tracks is the command itself (ssh, timeout, kubectl), not a shell above it.
-  const p = $({ input: o.input ?? '', nothrow: true, timeout: o.deadlineMs, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`exec ${argv}`;
+  const timeout = Number.isFinite(o.deadlineMs) ? { timeout: o.deadlineMs } : {};
+  const p = $({ input: o.input ?? '', nothrow: true, ...timeout, store: discardStore(), ...(o.env ? { env: o.env } : {}) })`exec ${argv}`;
   // A node that hangs up before reading its script (ssh refused, sudo refused) is reported by its
   // exit code; the write that fails with EPIPE must not end this process.
   p.stdin?.on('error', () => {});
@@ -158,7 +164,7 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
 }
 
 export interface RunOptions {
-  /** The node's deadline in seconds (config timeouts.<job>, or --timeout). */
+  /** The node's deadline in seconds (config timeouts.<job>, or --timeout); 0 = none (--follow). */
   deadline: number;
   /** The environment of the ssh client or local sh (the tool's io.env); default this process's. */
   env?: NodeJS.ProcessEnv;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
-import { checkNodeAddress, failureOf, nodeCommand, pool, runCommand, runNodeScript, zx } from '../../lib/io/runner.ts';
+import { checkNodeAddress, failureOf, nodeCommand, operatorDeadline, pool, runCommand, runNodeScript, zx } from '../../lib/io/runner.ts';
 
 const cfg = (over: Partial<Config['ssh']> = {}, sudo = true): Config => ({ ...structuredClone(DEFAULTS), sudo, ssh: { ...DEFAULTS.ssh, ...over } });
 const SSH = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3'];
@@ -21,8 +21,13 @@ describe('nodeCommand: every node script runs under the node\'s own `timeout`', 
   ] as const)('%s', (_l, node, c, root, want) => {
     expect(nodeCommand(node, c, root, 60)).toEqual(want);
   });
-  it.each([0, -1, 1.5, NaN])('a deadline of %s is refused', (d) => {
+  it.each([-1, 1.5, NaN])('a deadline of %s is refused', (d) => {
     expect(() => nodeCommand(undefined, cfg(), true, d)).toThrow(/bad deadline/);
+  });
+  it('deadline 0 is none (a follower): `timeout 0` still makes the run its process group', () => {
+    expect(nodeCommand('10.0.0.3', cfg(), true, 0).at(-1)).toBe('sudo -n timeout -k 5 0 sh -s');
+    expect(operatorDeadline('10.0.0.3', cfg(), 0)).toBe(Infinity);
+    expect(operatorDeadline('10.0.0.3', cfg(), 30)).toBe(30 + 5 + 10);
   });
 });
 
@@ -86,6 +91,11 @@ describe('runNodeScript (this host)', () => {
     });
     expect(r.failure).toBe('localhost: unreadable output from the node: bad record');
   });
+  it('deadline 0: a script runs past any deadline (here 7 s) and is never timed out', async () => {
+    const r = await runNodeScript({ node: undefined, script: 'sleep 7; echo done' }, root, { deadline: 0 });
+    expect(r).toMatchObject({ code: 0, failure: undefined });
+    expect(r.stdout.toString()).toBe('done\n');
+  }, 15_000);
   it('a script past its deadline is ended by the node\'s timeout, children and all', async () => {
     const t0 = Date.now();
     const r = await runNodeScript({ node: undefined, script: 'sleep 300 & wait' }, root, { deadline: 1 });
