@@ -237,9 +237,14 @@ export class ExecAssembler {
   constructor(private readonly maxPending = 1024) {}
 
   push(line: string): ProcmonEvent[] {
+    return this.take(line).map((k) => k.event);
+  }
+
+  /** push(), each event with its key (the TIME and PID fields of its lines, as printed). */
+  take(line: string): KeyedExec[] {
     const rec = parseBtExecLine(line);
     if (!rec) return [];
-    const out: ProcmonEvent[] = [];
+    const out: KeyedExec[] = [];
     if (rec.line === 'exec') {
       const stale = this.pending.get(rec.key);
       if (stale) out.push(this.finish(rec.key));
@@ -257,10 +262,14 @@ export class ExecAssembler {
 
   /** Events still waiting for lines, oldest first, with what is missing marked. */
   flush(): ProcmonEvent[] {
+    return this.flushKeyed().map((k) => k.event);
+  }
+
+  flushKeyed(): KeyedExec[] {
     return [...this.pending.keys()].map((k) => this.finish(k));
   }
 
-  private finish(key: string): ProcmonEvent {
+  private finish(key: string): KeyedExec {
     const p = this.pending.get(key)!;
     this.pending.delete(key);
     const ev = p.event;
@@ -273,8 +282,14 @@ export class ExecAssembler {
     }
     if (cut.length) ev.truncated = { ...ev.truncated, args: cut };
     if (ev.args.length < p.expect) ev.truncated = { ...ev.truncated, moreArgs: true };
-    return ev;
+    return { key, event: ev };
   }
+}
+
+/** An exec event and the key its lines share. */
+export interface KeyedExec {
+  key: string;
+  event: ProcmonEvent;
 }
 
 // ---------------------------------------------------------------------------------------------

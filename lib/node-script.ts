@@ -9,8 +9,8 @@ import type { Config } from './config.ts';
 import { shQuote } from './quote.ts';
 import { MANAGED_HEADER } from './units.ts';
 
-/** The function files in scripts/ a node script can be built from. */
-export const NODE_LIBS = ['get_container_ns', 'bpftool_map_container_ns', 'sneakpeek'] as const;
+/** The function files in scripts/ a node script can be built from (scripts/<lib>.sh). */
+export const NODE_LIBS = ['get_container_ns', 'bpftool_map_container_ns', 'sneakpeek', 'sneakpeek/events'] as const;
 export type NodeLib = (typeof NODE_LIBS)[number];
 
 /** The config values the node functions read, as `SP_…` shell variables. */

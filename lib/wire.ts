@@ -32,6 +32,10 @@ export const RECORDS = {
   GONE: ['key', 'engine', 'gone', 'message'], //  the engine has no such container (gone 1) or did not answer (0)
   MAPKEYS: ['key', 'file', 'state', 'order', 'dump'], // a map read, not changed: present|absent|error; dump = bpftool -j
   LASTLOG: ['key', 'line'], //                    the last log line of a unit that is not active
+  // scripts/sneakpeek/events.sh (--events)
+  EVSRC: ['key', 'tool', 'id', 'env'], //        a source: unit TOOL@<id's first 12>, its env file now ('' = no instance)
+  EV: ['key', 'pos', 'usec', 'message'], //      one line a unit logged; pos = where to resume after it (cursor | INODE:OFFSET)
+  EVEND: ['key'], //                             the read is complete (none: the session was cut)
   // bpftool_map_container_ns.sh
   MAP: ['key', 'file', 'state', 'order', 'pruned', 'dump'], // state created|added|present; dump = bpftool -j
   MAPGONE: ['key', 'file', 'state'], //           removed | absent | kept (another tool still uses it)

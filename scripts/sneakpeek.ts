@@ -21,6 +21,8 @@ USAGE
   sneakpeek -t fswatch|procmon|tcptracer --status [--json] [-a NODE [-n CONTAINER] | cluster options]
   sneakpeek -t fswatch|procmon|tcptracer --reconcile [--json] [--backend B] [-a NODE [-n CONTAINER] | cluster options]
   sneakpeek --cleanup [--namespace NS | -A] [--dry-run]
+  sneakpeek -t procmon|tcptracer|fswatch[,…] --events [--since TIME] [--follow] [--json] [--upper-only]
+            [-a NODE -n CONTAINER | cluster options]
 
 TYPES
   files        what the container changed, from its overlay layers: A added, C changed, D deleted
@@ -70,6 +72,28 @@ KEEPING IT TRUE (fswatch, procmon, tcptracer)
                says 'busy' for that node and still exits 0. For cron and the shipped
                systemd/sneakpeek-reconcile@.timer (README).
 
+EVENTS (--events: what the units of fswatch, procmon and tcptracer recorded)
+  Reads the selected containers' instances back from the journal (or the log files, with
+  log.target: file), one ssh session per node carrying every container of that node, all
+  nodes at once; oldest first per node, nodes interleaved as their events arrive. Several
+  types in one stream: -t procmon,tcptracer,fswatch (or -t given several times). One line per
+  event, prefixed like all cluster output (NODE,CONTAINERID12; else the container name):
+    PREFIX TIME exec pid=P ppid=PP uid=U ret=R comm=C file=F [UPPER(upper|copyup)] args: A0 A1 …
+    PREFIX TIME connect|accept pid=P comm=C SADDR:SPORT ->|<- DADDR:DPORT
+    PREFIX TIME file PATH FLAG,…
+  (a value with blanks, quotes, backslashes, control characters or bytes that are not UTF-8 is
+  double-quoted, with \\" \\\\ \\t \\n \\r \\xNN escapes). UPPER: the exec'd file lives in the
+  container's overlay upper layer — written (upper) or changed (copyup, e.g. chmod) in the
+  container after it started: "drop and execute" (bpftrace backend only).
+  --json: one object a line: time (RFC 3339), node, nodeIP, pod, namespace, container, id,
+  type, then procmon: pid, ppid, uid, comm, ret, filename, args[], upperLayer (layer; argc and
+  truncated when something was cut); tcptracer: kind (connect|accept), ip, saddr, sport, daddr,
+  dport, pid, comm; fswatch: path (container path), hostPath, flags[]. A text that is not
+  UTF-8 has U+FFFD in it and its bytes in base64 in <name>Bytes (argsBytes: every argument).
+  --follow keeps reading until Ctrl-C, instances started later included. A node whose session
+  drops is said on stderr and reconnected with backoff (1 s doubling to 30 s); it resumes right
+  after the last event printed (journal cursor, log file offset): nothing lost, nothing twice.
+
 OPTIONS
   -t, --type TYPE        what to do (required)
   -f, --file FILE        read docker/podman inspect JSON from FILE ('-' = stdin); no daemon needed
@@ -94,6 +118,11 @@ OPTIONS
       --backend B        procmon/tcptracer tracer: bcc | bpftrace (config backend; default bcc)
       --status           show every instance and what is wrong with it (see above); --json too
       --reconcile        start what is missing, restart what is stale, remove orphans (see above)
+      --events           print what the type's units recorded (see EVENTS), instead of setting up
+      --since TIME       with --events: from TIME on: a duration back from now on each node's clock
+                         (30s, 10m, 2h, 1d) or a time (2026-12-01T15:00:00Z; no zone: local time)
+      --follow           with --events: keep printing new events until Ctrl-C (no deadline)
+      --upper-only       with --events -t procmon: only execs of a file in the upper layer
       --dry-run          print each node's script instead of running it
       --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
                          name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
@@ -102,8 +131,8 @@ OPTIONS
                          (--namespace NS, or -A: every namespace); prints NS/POD NODE PHASE deleted.
                          Pods of runs still going are deleted too
       --timeout S        give each node S seconds (config timeouts: files 900, merged_dir 60,
-                         fswatch/procmon/tcptracer 120); a node past it is ended, on both sides,
-                         and reported as NODE: timed out after Ss
+                         fswatch/procmon/tcptracer 120, --events 120, --follow none); a node past
+                         it is ended, on both sides, and reported as NODE: timed out after Ss
       --config FILE      configuration (default: SNEAKPEEK_CONFIG, else sneakpeek.config.yaml)
   -q, --quiet            no progress line (shown only on a terminal, for several nodes)
   -v, --verbose          more detail on stderr
@@ -134,6 +163,9 @@ EXAMPLES
   sneakpeek -t procmon --reconcile -A -q --backend bpftrace    # from cron, every minute
   sneakpeek -t files -A --chroot --transport kubectl   # no ssh: one privileged pod per node, then deleted
   sneakpeek --cleanup -A                       # remove pods a killed kubectl-transport run left behind
+  sneakpeek -t procmon --events --since 10m -n web # what container web executed in the last 10 minutes
+  sneakpeek -t procmon,tcptracer,fswatch --events --follow --json -A | jq -c 'select(.pod == "web-0")'
+  sneakpeek -t procmon --events --upper-only -A    # every binary a container dropped and ran
 
 EXIT CODES
   0 done · 1 the operation failed for at least one node/container (or timed out); --status: an
@@ -141,6 +173,7 @@ EXIT CODES
 `;
 
 const TYPES = ['files', 'merged_dir', 'fswatch', 'procmon', 'tcptracer'] as const;
+type Type = (typeof TYPES)[number];
 
 /** Which config deadline (timeouts.<job>) a type's node runs get. */
 const JOB_OF: Record<(typeof TYPES)[number], Job> = { files: 'files', merged_dir: 'lookup', fswatch: 'units', procmon: 'units', tcptracer: 'units' };
@@ -161,7 +194,8 @@ const OPTION_TYPES: Record<string, string> = Object.fromEntries(
 
 async function parse(argv: string[]) {
   return clusterOptions(await cli(argv, 'sneakpeek'))
-    .option('type', { alias: 't', type: 'string', choices: TYPES })
+    // Several types (given more than once, or comma-separated) go with --events only.
+    .option('type', { alias: 't', type: 'string', array: true, nargs: 1, choices: TYPES, coerce: (v: string[]) => v.flatMap((x) => x.split(',')) })
     .option('file', { alias: 'f', type: 'string', nargs: 1 }) // nargs 1: `--file -` is stdin
     .option('name', { alias: 'n', type: 'string' })
     .option('address', { alias: 'a', type: 'string' })
@@ -178,6 +212,10 @@ async function parse(argv: string[]) {
     .option('reconcile', { type: 'boolean', default: false })
     .option('dry-run', { type: 'boolean', default: false })
     .option('cleanup', { type: 'boolean', default: false })
+    .option('events', { type: 'boolean', default: false })
+    .option('since', { type: 'string', nargs: 1 })
+    .option('follow', { type: 'boolean', default: false })
+    .option('upper-only', { type: 'boolean', default: false })
     .parseSync();
 }
 
@@ -200,14 +238,18 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
       return 0;
     }
     if (args.cleanup) return cleanup(args, io);
-    if (!args.type) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer), or --cleanup');
+    if (!args.type?.length) throw new UsageError('missing -t TYPE (files, merged_dir, fswatch, procmon, tcptracer), or --cleanup');
     if (args._.length) throw new UsageError(`unexpected argument '${String(args._[0])}'`);
+    const types = [...new Set(args.type as Type[])];
+    if (args.events || args.follow || args.since !== undefined || args['upper-only']) return events(args, types, io);
+    if (types.length > 1) throw new UsageError('several -t types go with --events only');
+    const type = types[0]!;
     // An option that does nothing for this type is a mistake worth saying, not ignoring.
     for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['json', args.json], ['null', args.null],
       ['stop', args.stop], ['purge', args.purge], ['backend', args.backend !== undefined],
       ['status', args.status], ['reconcile', args.reconcile]] as const) {
-      if (on && !TYPE_OPTIONS[args.type].includes(opt))
-        throw new UsageError(`--${opt} does not apply to -t ${args.type}${OPTION_TYPES[opt] ? ` (only to ${OPTION_TYPES[opt]})` : ''}`);
+      if (on && !TYPE_OPTIONS[type].includes(opt))
+        throw new UsageError(`--${opt} does not apply to -t ${type}${OPTION_TYPES[opt] ? ` (only to ${OPTION_TYPES[opt]})` : ''}`);
     }
     if (args.purge && !args.stop) throw new UsageError('--purge goes with --stop');
     const lifecycle = args.status ? 'status' : args.reconcile ? 'reconcile' : undefined;
@@ -215,8 +257,8 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     if (lifecycle && args.stop) throw new UsageError(`--${lifecycle} and --stop exclude each other`);
     if (args.status && args.backend !== undefined) throw new UsageError('--backend does not apply to --status');
     if (lifecycle && args.file !== undefined) throw new UsageError(`--${lifecycle} asks the engine on the node: name the container with -n, not -f`);
-    if (args.type === 'fswatch' && args.json && !lifecycle) throw new UsageError('--json with -t fswatch goes with --status or --reconcile');
-    const job = JOB_OF[args.type];
+    if (type === 'fswatch' && args.json && !lifecycle) throw new UsageError('--json with -t fswatch goes with --status or --reconcile');
+    const job = JOB_OF[type];
     const cfg = loadConfig(args.config, io.env, {
       'ssh.user': args.user, engine: args.engine, backend: args.backend, transport: args.transport, [`timeouts.${job}`]: args.timeout,
     });
@@ -227,23 +269,46 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     };
 
     // Each type loads only what it needs.
-    if (lifecycle && (args.type === 'fswatch' || args.type === 'procmon' || args.type === 'tcptracer')) {
+    if (lifecycle && (type === 'fswatch' || type === 'procmon' || type === 'tcptracer')) {
       const { runLifecycle } = await import('./sneakpeek/lifecycle.ts');
       // -a NODE without -n: that node is looked at even when no selected pod runs there (orphans).
       const nodes = sel.cluster && node !== undefined && !sel.targets.length ? [node] : [];
-      return runLifecycle(sel.targets, cfg, { ...common, type: args.type, mode: lifecycle, backend: cfg.backend, json: args.json, all: sel.cluster, nodes }, io);
+      return runLifecycle(sel.targets, cfg, { ...common, type, mode: lifecycle, backend: cfg.backend, json: args.json, all: sel.cluster, nodes }, io);
     }
-    if (args.type === 'fswatch') {
+    if (type === 'fswatch') {
       const { runFswatch } = await import('./sneakpeek/fswatch.ts');
       return runFswatch(sel.targets, cfg, { ...common, stop: args.stop, purge: args.purge }, io);
     }
-    if (args.type === 'procmon' || args.type === 'tcptracer') {
+    if (type === 'procmon' || type === 'tcptracer') {
       const { runMonitor } = await import('./sneakpeek/monitor.ts');
-      return runMonitor(sel.targets, cfg, { ...common, type: args.type, backend: cfg.backend, stop: args.stop, purge: args.purge, json: args.json }, io);
+      return runMonitor(sel.targets, cfg, { ...common, type, backend: cfg.backend, stop: args.stop, purge: args.purge, json: args.json }, io);
     }
     const { runFiles } = await import('./sneakpeek/files.ts');
-    return runFiles(sel.targets, cfg, { ...common, type: args.type, chroot: args.chroot, all: args.all, json: args.json, nul: args.null }, io);
+    return runFiles(sel.targets, cfg, { ...common, type, chroot: args.chroot, all: args.all, json: args.json, nul: args.null }, io);
   });
+}
+
+/** --events: check what goes with it, select the containers as setup does, read their units back. */
+async function events(args: Awaited<ReturnType<typeof parse>>, types: Type[], io: IO): Promise<number> {
+  const { EVENT_TYPES, parseSince } = await import('../lib/event-reader.ts');
+  if (!args.events) throw new UsageError('--since, --follow and --upper-only go with --events');
+  const notEvents = types.find((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (notEvents) throw new UsageError(`--events applies to -t procmon, tcptracer and fswatch (not -t ${notEvents})`);
+  for (const [opt, on] of [['chroot', args.chroot], ['all', args.all], ['null', args.null], ['stop', args.stop], ['purge', args.purge],
+    ['backend', args.backend !== undefined], ['status', args.status], ['reconcile', args.reconcile]] as const) {
+    if (on) throw new UsageError(`--${opt} does not go with --events`);
+  }
+  if (args['upper-only'] && (types.length !== 1 || types[0] !== 'procmon')) throw new UsageError('--upper-only goes with -t procmon alone');
+  if (args.follow && args.timeout !== undefined) throw new UsageError('--timeout does not go with --follow (a follower runs until Ctrl-C)');
+  const cfg = loadConfig(args.config, io.env, { 'ssh.user': args.user, engine: args.engine, transport: args.transport, 'timeouts.events': args.timeout });
+  const since = args.since === undefined ? undefined : parseSince(args.since, Date.now());
+  const node = args.address === undefined ? undefined : checkNode(args.address, cfg.transport);
+  const sel = await selectTargets({ ...args, node, engineForced: args.engine !== undefined }, cfg, io);
+  const { runEvents } = await import('./sneakpeek/events.ts');
+  return runEvents(sel.targets, cfg, {
+    dryRun: args['dry-run'], verbose: args.verbose, quiet: args.quiet, cluster: sel.cluster, failedBefore: sel.failed, deadline: cfg.timeouts.events,
+    types: types as (typeof EVENT_TYPES)[number][], since, follow: args.follow, json: args.json, upperOnly: args['upper-only'],
+  }, io);
 }
 
 if (isEntry(import.meta.url)) await runEntry(main);
