@@ -108,8 +108,8 @@ export function sourceStep(cfg: Config, s: SourcePlan): string {
 
 /** Step: read every source given before it, from the config's log target. */
 export function readStep(cfg: Config, o: { follow: boolean; since?: Since }): string {
-  const opts = [...(o.follow ? ['-f'] : []), ...(o.since ? ['-s', o.since.node] : [])];
-  return sh`sp_events ${opts} ${cfg.log.target} ${trim(checkUnitPath('log.dir', cfg.log.dir))}`;
+  const opts = [...(o.follow ? ['-f'] : []), ...(o.since ? ['-s', o.since.node] : []), cfg.log.target, trim(checkUnitPath('log.dir', cfg.log.dir))];
+  return sh`sp_events ${opts}`;
 }
 
 // ---------------------------------------------------------------------------------------------
