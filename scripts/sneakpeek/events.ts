@@ -211,8 +211,8 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
       }
       // A session that delivered, or lasted, starts the backoff over.
       if (r.got || Date.now() - t0 > MAX_BACKOFF_SECONDS * 1000) delay = 1;
-      const why = r.run.failure ?? `${where}: the node's reader ended`;
-      io.stderr.write(`sneakpeek: ${why}; reconnecting in ${delay}s\n`);
+      const why = r.run.failure?.replace(`${where}: `, '') ?? 'the reader on the node ended';
+      io.stderr.write(`sneakpeek: ${where}: session lost (${why}); reconnecting in ${delay}s\n`);
       await sleep(delay * 1000);
       delay = Math.min(delay * 2, MAX_BACKOFF_SECONDS);
     }
