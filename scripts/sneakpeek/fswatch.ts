@@ -85,10 +85,6 @@ export async function runFswatch(targets: Target[], cfg: Config, a: FswatchArgs,
     return tally;
   });
   if (!a.stop && !a.dryRun && started && (io.stderr as NodeJS.WriteStream).isTTY)
-    io.stderr.write(
-      cfg.log.target === 'file'
-        ? `sneakpeek: watching; follow with: tail -F ${cfg.log.dir}/${TOOL}-*.log\n`
-        : `sneakpeek: watching; follow with: journalctl -f -u '${TOOL}@*'\n`,
-    );
+    io.stderr.write('sneakpeek: watching; follow with: sneakpeek -t fswatch --events --follow (and this run\'s selection)\n');
   return code;
 }

@@ -155,13 +155,9 @@ export async function runMonitor(targets: Target[], cfg: Config, a: MonitorArgs,
     started += tally.ok;
     return tally;
   });
-  if (!a.stop && !a.dryRun && started && (io.stderr as NodeJS.WriteStream).isTTY) io.stderr.write(`sneakpeek: tracing; follow with: ${followHint(cfg, tool)}\n`);
+  if (!a.stop && !a.dryRun && started && (io.stderr as NodeJS.WriteStream).isTTY)
+    io.stderr.write(`sneakpeek: tracing; follow with: sneakpeek -t ${a.type} --events --follow (and this run's selection)\n`);
   return code;
-}
-
-/** Where the events show up on each node. */
-function followHint(cfg: Config, tool: Tool): string {
-  return cfg.log.target === 'file' ? `tail -F ${cfg.log.dir}/${tool}-*.log` : `journalctl -f -u '${tool}@*'`;
 }
 
 /** What the unit of container ID runs with this backend (-v prints it). */
