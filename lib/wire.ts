@@ -35,6 +35,7 @@ export const RECORDS = {
   // scripts/sneakpeek/events.sh (--events)
   EVSRC: ['key', 'tool', 'id', 'env'], //        a source: unit TOOL@<id's first 12>, its env file now ('' = no instance)
   EV: ['key', 'pos', 'usec', 'message'], //      one line a unit logged; pos = where to resume after it (cursor | INODE:OFFSET)
+  EVSINCE: ['key', 'epoch'], //                  --since as this node's clock made it (a reconnect starts from the same instant)
   EVEND: ['key'], //                             the read is complete (none: the session was cut)
   // bpftool_map_container_ns.sh
   MAP: ['key', 'file', 'state', 'order', 'pruned', 'dump'], // state created|added|present; dump = bpftool -j

@@ -27,6 +27,7 @@
 #                             any but NUL (a NUL byte is sent as \001)
 #   WARN KEY TEXT             e.g. a log file shrank or was replaced: read again from its start
 #   ERR KEY|- TEXT            a source, or the whole read, failed
+#   EVSINCE - EPOCH           SINCE on this node's clock (for the sessions after this one)
 #   EVEND -                   the read is complete (none: the session was cut)
 #
 # EXACTNESS
@@ -195,6 +196,8 @@ sp_events() {
     *) rec ERR - "bad since '$sp_since' (@EPOCH or -SECONDS)"; return 0 ;;
   esac
   case $sp_poll in ''|*[!0-9.]*) rec ERR - "bad poll interval '$sp_poll'"; return 0 ;; esac
+  # the instant SINCE is on this node's clock: a session started again must use the same one
+  [ -z "$sp_since" ] || rec EVSINCE - "$sp_since"
   sp_n=${sp_ev_n:-0}
   if [ "$sp_n" -eq 0 ]; then rec EVEND -; return 0; fi
   case ${1-} in

@@ -114,7 +114,9 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
     // Log files carry no time of their own: the node read whole files; the events' times decide.
     if (a.since && cfg.log.target === 'file') {
       const ms = eventTimeMs(ev.time);
-      if (ms !== undefined && ms < a.since.cutoffMs) return undefined;
+      // (a time in whole seconds, as fswatch prints it, covers its whole second)
+      const slack = ev.time && !/\.\d/.test(ev.time) ? 999 : 0;
+      if (ms !== undefined && ms + slack < a.since.cutoffMs) return undefined;
     }
     s.events++;
     return a.json ? eventJson(labelOf(s), s.type, ev) : eventText(labelOf(s), ev);
@@ -130,7 +132,12 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
   };
 
   /** One session on a node: its script from every source's resume point, records as they come. */
-  async function session(node: string | undefined, list: Source[], onFirst: () => void): Promise<{ run: NodeRun; ended: boolean; nodeError?: string; got: boolean }> {
+  async function session(
+    node: string | undefined,
+    list: Source[],
+    since: Since | undefined,
+    onFirst: () => void,
+  ): Promise<{ run: NodeRun; ended: boolean; nodeError?: string; got: boolean; sinceEpoch?: string }> {
     const where = node ?? 'localhost';
     const byKey = new Map(list.map((s) => [String(s.key), s]));
     for (const s of list) s.reader.reconnect();
@@ -138,6 +145,7 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
     let ended = false;
     let got = false;
     let nodeError: string | undefined;
+    let sinceEpoch: string | undefined;
     const handle = (r: NodeRecord, out: string[]) => {
       if (!got) {
         got = true;
@@ -158,6 +166,8 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
       } else if (r.tag === 'ERR') {
         if (s) fail(s, utf8(r.message));
         else nodeError ??= `${where}: ${utf8(r.message)}`;
+      } else if (r.tag === 'EVSINCE') {
+        sinceEpoch = r.epoch;
       } else if (r.tag === 'EVEND') {
         ended = true;
         for (const x of list) for (const ev of x.reader.end()) {
@@ -166,7 +176,7 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
         }
       }
     };
-    const script = eventsScript(cfg, list, a);
+    const script = eventsScript(cfg, list, { follow: a.follow, since });
     const run = await runNodeScript({ node, script }, cfg, {
       deadline: a.follow ? 0 : a.deadline,
       env: io.env,
@@ -180,11 +190,11 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
       },
     });
     if (a.verbose && run.stderr.trim()) io.stderr.write(run.stderr);
-    return { run, ended, nodeError, got };
+    return { run, ended, nodeError, got, sinceEpoch };
   }
 
   async function readNode(node: string | undefined, list: Source[]): Promise<void> {
-    const r = await session(node, list, () => {});
+    const r = await session(node, list, a.since, () => {});
     const why = r.nodeError ?? (r.ended ? undefined : (r.run.failure ?? `${node ?? 'localhost'}: the node script ended early`));
     for (const s of list) {
       if (why) fail(s, why);
@@ -196,14 +206,18 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
   async function followNode(node: string | undefined, list: Source[]): Promise<void> {
     const where = node ?? 'localhost';
     let delay = 1;
+    // --since 10m is counted on the node's clock when it is first reached; later sessions start
+    // from that same instant (a source with nothing read yet must not lose what came meanwhile).
+    let since = a.since;
     for (let attempt = 0; !interruptedBy(); attempt++) {
       const live = list.filter((s) => !s.failed);
       if (!live.length) return;
       const t0 = Date.now();
-      const r = await session(node, live, () => {
+      const r = await session(node, live, since, () => {
         if (attempt > 0) io.stderr.write(`sneakpeek: ${where}: reconnected; resuming after the last event printed\n`);
         else if (a.verbose) for (const s of live) if (!s.failed && s.configured === false) io.stderr.write(`sneakpeek: ${who(s)}: no ${EVENT_TOOL[s.type]} instance yet; its events show once one starts\n`);
       });
+      if (since && r.sinceEpoch && /^\d+$/.test(r.sinceEpoch)) since = { node: `@${r.sinceEpoch}`, cutoffMs: since.cutoffMs };
       if (interruptedBy()) return;
       if (r.nodeError) {
         for (const s of live) fail(s, r.nodeError);

@@ -275,11 +275,12 @@ describe.skipIf(skip).each([
     const twoPods = path.join(tmp, `pods-${target}.json`);
     writePods(twoPods, ['web', 'api']);
     setup(cfg, 'procmon', twoPods);
+    setup(cfg, 'fswatch', twoPods);
     const unitApi = `execsnoop@${short('api')}.service`;
     // api-0's instance is stopped before the follower starts, and started again while it runs
     expect(sd.systemctl('stop', unitApi).status).toBe(0);
-    const t0 = Date.now();
-    const f = new Follower(cfg, ['-t', 'procmon', '--events', '--follow', '--json', '--since', new Date(t0).toISOString(), '--pods-file', twoPods]);
+    // --since 0s: from when each node is first reached (and from then, not from a reconnect, after one)
+    const f = new Follower(cfg, ['-t', 'procmon,fswatch', '--events', '--follow', '--json', '--since', '0s', '--pods-file', twoPods]);
     await sleep(3000); // connected, reading
     // web's run is long enough to be cut twice; api's is cut once
     const N = { web: 1000, api: 400 };
@@ -291,6 +292,8 @@ describe.skipIf(skip).each([
     expect(ssh2).toHaveLength(1);
     const before1 = f.numbers('web').length;
     process.kill(ssh2[0]!, 'SIGKILL');
+    // while node 2 is away: a file change of a source that had nothing read yet (fswatch)
+    sh(C.web, `echo x > /file-while-away-${target}`);
     await until('the drop said on stderr', () => f.err.includes(`sneakpeek: ${NODE2}: session lost`) && true, 10_000);
     await until('reconnected', () => f.err.includes(`sneakpeek: ${NODE2}: reconnected`) && true, 15_000);
     expect(before1).toBeLessThan(N.web);
@@ -317,6 +320,7 @@ describe.skipIf(skip).each([
     expect(await f.exit).toBe(130);
     expect(exactlyOnce(f.numbers('web'), N.web)).toEqual({ missing: [], doubled: [] });
     expect(exactlyOnce(f.numbers('api'), N.api)).toEqual({ missing: [], doubled: [] });
+    expect(f.events().filter((e) => e.container === 'web' && e.path === `/file-while-away-${target}` && (e.flags as string[]).includes('Created'))).toHaveLength(1);
     // stderr: the drops, the reconnects, the end; no other noise
     const err = f.err.split('\n').filter(Boolean);
     expect(err.filter((l) => /session lost/.test(l)).length).toBeGreaterThanOrEqual(3);
