@@ -186,6 +186,7 @@ export async function runNodeScript(plan: NodePlan, cfg: Config, opts: RunOption
   const run: NodeRun = { node: plan.node, code: s.code, stderr: s.stderr, stdout: s.stdout };
   run.failure = failureOf(run, {
     where, broken: s.broken, deadline: opts.deadline, elapsedMs: s.elapsedMs, limitMs, cfg, interrupted: interruptedBy(), spawnError: s.spawnError,
+    signal: s.signal,
   });
   return run;
 }
@@ -200,6 +201,8 @@ export interface Streamed {
   broken: string;
   elapsedMs: number;
   spawnError?: unknown;
+  /** The signal that ended the process itself (ssh, sh, kubectl), when one did. */
+  signal?: NodeJS.Signals;
 }
 
 export interface StreamOptions {
@@ -247,13 +250,17 @@ export async function streamProcess(argv: readonly string[], opt: StreamOptions)
   opt.abort?.removeEventListener('abort', abort);
   const code = o.exitCode ?? (o.signal ? 128 + (os.constants.signals[o.signal] ?? 0) : 1);
   const stderr = err.text().replace(/^\n+/gm, '');
-  return { code, stderr, stdout: Buffer.concat(out), broken, elapsedMs: Date.now() - t0, spawnError: o.cause };
+  return { code, stderr, stdout: Buffer.concat(out), broken, elapsedMs: Date.now() - t0, spawnError: o.cause, signal: o.signal ?? undefined };
 }
 
 /** Why a node failed, in one line (undefined: its script ran to the end). Pure. */
 export function failureOf(
   run: Pick<NodeRun, 'code' | 'stderr' | 'node'>,
-  c: { where: string; broken?: string; deadline: number; elapsedMs: number; limitMs: number; cfg: Config; interrupted?: NodeJS.Signals; spawnError?: unknown },
+  c: {
+    where: string; broken?: string; deadline: number; elapsedMs: number; limitMs: number; cfg: Config; interrupted?: NodeJS.Signals; spawnError?: unknown;
+    /** The signal that ended the ssh client (or local sh) itself, when one did. */
+    signal?: NodeJS.Signals;
+  },
 ): string | undefined {
   if (c.broken) return `${c.where}: ${c.broken}`;
   if (run.code === 0) return undefined;
@@ -261,6 +268,8 @@ export function failureOf(
   // 124: the node's own `timeout` ended the script; or this side's, a little later.
   if (run.code === 124 || c.elapsedMs >= c.limitMs - 50) return `${c.where}: timed out after ${c.deadline}s`;
   if (c.spawnError) return `${c.where}: ${oneLine(c.spawnError)}`;
+  // Something on this machine killed the ssh client (or sh): say so, not "exited 137".
+  if (c.signal) return `${c.where}: ${isLocalNode(run.node) ? 'sh' : 'ssh'} was killed (${c.signal})`;
   const said = lastLine(run.stderr);
   if (run.code === 127 && /timeout/.test(said)) return `${c.where}: 'timeout' not found on the node (coreutils or busybox is needed)`;
   if (said) return `${c.where}: ${said}`;

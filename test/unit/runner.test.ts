@@ -43,6 +43,7 @@ describe('failureOf: why a node failed, in one line', () => {
     ['ssh went silent after keepalives', { code: 255, stderr: '' }, { ...c, elapsedMs: 31_000 }, '10.0.0.3: the node stopped answering (ssh: no reply to keepalives for 30s) or the connection dropped'],
     ['ssh failed at once without a word', { code: 255, stderr: '' }, c, '10.0.0.3: ssh failed (exit 255) without saying why'],
     ['a plain exit code', { code: 3, stderr: '' }, c, '10.0.0.3: node script exited 3'],
+    ['the ssh client was killed here', { code: 137, stderr: '' }, { ...c, signal: 'SIGKILL' as const }, '10.0.0.3: ssh was killed (SIGKILL)'],
   ] as const)('%s', (_l, run, ctx, want) => {
     expect(failureOf({ ...run, node: '10.0.0.3' }, ctx)).toBe(want);
   });
