@@ -124,7 +124,8 @@ async function waitLog(c: string, from: number, re: RegExp, ms = 30_000): Promis
 /** Exec a marker in container c and wait until `watcher`'s tracer logs it (or `ms` pass). */
 async function execSeen(c: string, marker: string, watcher: string, from: number, ms = 20_000): Promise<boolean> {
   dockerTry('exec', c, 'ls', `/${marker}`);
-  return waitLog(watcher, from, new RegExp(`ls /${marker}$`), ms);
+  // execsnoop.bt prints each argument on a line of its own: `TIME PID arg 1 0 /marker`
+  return waitLog(watcher, from, new RegExp(`\targ\t1\t0\t/${marker}$`), ms);
 }
 
 beforeAll(async () => {
