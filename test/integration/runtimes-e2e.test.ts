@@ -184,9 +184,10 @@ describe.skipIf(skip)('cluster-wide: docker:// and containerd:// on one node, cr
     expect(sessions(mark)).toEqual({ [N2]: 1, [N3]: 1 });
     for (const k of ['K1', 'K2'] as const) {
       await waitLines('execsnoop', c[k], [/^Tracing exec in mount namespace \d+/]);
-      // ctr tasks exec runs `sh -c SCRIPT` in the container: its exec line names the marker
+      // ctr tasks exec runs `sh -c SCRIPT` in the container: its third argument (execsnoop.bt
+      // prints one line per argument: `TIME PID arg 2 0 SCRIPT`) names the marker
       ctd.exec(c[k], `ls /sp-${TAG}-marker-${k} 2>/dev/null; true`);
-      const marker = new RegExp(` 0 /bin/sh sh -c ls /sp-${TAG}-marker-${k} `);
+      const marker = new RegExp(`\targ\t2\t0\tls /sp-${TAG}-marker-${k} `);
       const lines = await waitLines('execsnoop', c[k], [marker]);
       expect(lines.some((l) => marker.test(l)), lines.join('\n')).toBe(true);
       // the other container's marker is not in this one's log
@@ -244,7 +245,7 @@ describe.skipIf(skip)('podman: -t fswatch and -t procmon (bpftrace) on a live po
     expect(keysOf(mapOf(c.Pid))).toEqual([ino]);
     await waitLines('execsnoop', c.Pid, [/^Tracing exec in mount namespace \d+/]);
     pm.exec(c.P, `ls /sp-${TAG}-podman-marker 2>/dev/null; true`);
-    const marker = new RegExp(` 0 /bin/sh sh -c ls /sp-${TAG}-podman-marker `);
+    const marker = new RegExp(`\targ\t2\t0\tls /sp-${TAG}-podman-marker `);
     const lines = await waitLines('execsnoop', c.Pid, [marker]);
     expect(lines.some((l) => marker.test(l)), lines.join('\n')).toBe(true);
     const stop = await local('procmon', '--stop');
