@@ -93,6 +93,7 @@ EVENTS (--events: what the units of fswatch, procmon and tcptracer recorded)
   --follow keeps reading until Ctrl-C, instances started later included. A node whose session
   drops is said on stderr and reconnected with backoff (1 s doubling to 30 s); it resumes right
   after the last event printed (journal cursor, log file offset): nothing lost, nothing twice.
+  (--transport kubectl: a follower's pod lasts timeouts.events, then a new one takes over.)
 
 OPTIONS
   -t, --type TYPE        what to do (required)

@@ -9,7 +9,9 @@
 // --follow: every node's session runs at once, without a deadline, until Ctrl-C. A session that
 // drops (ssh killed, node restarted, keepalives unanswered) is said on stderr and started again
 // with backoff (1 s, doubling, at most 30 s), each source resuming just after the last line it
-// used: nothing lost, nothing printed twice.
+// used: nothing lost, nothing printed twice. Through transport kubectl a session is a pod, which
+// must not outlive a killed sneakpeek for long: it lasts timeouts.events, then the next pod takes
+// over from the same resume points (without a word, unless -v).
 import os from 'node:os';
 import { isIP } from 'node:net';
 import type { Config } from '../../lib/config.ts';
@@ -24,7 +26,7 @@ import type { BatchArgs } from '../../lib/io/batch.ts';
 import type { IO } from '../../lib/io/entry.ts';
 import { interruptedBy, onInterrupt, signalExitCode } from '../../lib/io/interrupt.ts';
 import { nodeScript } from '../../lib/io/node-files.ts';
-import { pool, runNodeScript, type NodeRun } from '../../lib/io/runner.ts';
+import { pool, runNodeScript, viaPod, type NodeRun } from '../../lib/io/runner.ts';
 
 export interface EventsArgs extends BatchArgs {
   types: EventType[];
@@ -178,7 +180,7 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
     };
     const script = eventsScript(cfg, list, { follow: a.follow, since });
     const run = await runNodeScript({ node, script }, cfg, {
-      deadline: a.follow ? 0 : a.deadline,
+      deadline: a.follow ? (viaPod(node, cfg) ? cfg.timeouts.events : 0) : a.deadline,
       env: io.env,
       onStdout: (chunk) => {
         const out: string[] = [];
@@ -222,6 +224,13 @@ export async function runEvents(targets: Target[], cfg: Config, a: EventsArgs, i
       if (r.nodeError) {
         for (const s of live) fail(s, r.nodeError);
         return;
+      }
+      // A pod's session that ran its time: the next one takes over at once.
+      if (viaPod(node, cfg) && r.got && r.run.failure === `${where}: timed out after ${cfg.timeouts.events}s`) {
+        if (a.verbose) io.stderr.write(`sneakpeek: ${where}: a new pod takes over (each lasts timeouts.events, ${cfg.timeouts.events}s)\n`);
+        attempt = -1; // (not a reconnect)
+        delay = 1;
+        continue;
       }
       // A session that delivered, or lasted, starts the backoff over.
       if (r.got || Date.now() - t0 > MAX_BACKOFF_SECONDS * 1000) delay = 1;

@@ -3,15 +3,16 @@
 // the real kubectl against the API double, whose pods' exec runs on this host with a private
 // systemd's systemctl shim first on PATH (the double's exec environment), the real bpftool,
 // bpftrace and fswatch. One pod per node per command, setup and teardown; every pod deleted;
-// the units (started by systemd, not by the pod) outlive it, as on a real node.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// the units (started by systemd, not by the pod) outlive it, as on a real node. --events through
+// pods, and a --follow whose pods take over from one another.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexBytesToInode, hostOrder } from '../../lib/endian.ts';
-import { runToolAsync, type Run } from '../helpers/cli.ts';
-import { cleanupContainers, docker, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
+import { ROOT, runToolAsync, TSX, type Run } from '../helpers/cli.ts';
+import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
 import { pod, startKube, type KubeEvent, type KubeServer } from '../helpers/kube.ts';
 import { commandWorks, dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
 import { startPrivateSystemd, systemdAvailable, type PrivateSystemd } from '../helpers/systemd.ts';
@@ -42,6 +43,9 @@ const logOf = (tool: string, id: string) => path.join(sd.dir, 'log', `${tool}-${
 const run = (tool: string, args: string[]): Promise<Run> => runToolAsync(tool, args, { env: { ...kube.env, SNEAKPEEK_CONFIG: cfgFile }, timeoutMs: 120_000 });
 const sp = (type: string, args: string[]) => run('sneakpeek', ['-t', type, ...args]);
 
+async function waitFor(ok: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 200))) if (Date.now() > end) throw new Error('timed out waiting');
+}
 const creates = (ev: KubeEvent[]) => ev.filter((e) => e.verb === 'create' && !e.dryRun && e.code === 201);
 /** Pods made since `mark`, per node; each deleted, nothing of it left running. */
 async function podsPerNode(mark: number): Promise<Record<string, number>> {
@@ -110,6 +114,58 @@ describe.skipIf(skip)('monitors through transport kubectl', () => {
     }
     expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
   }, 60_000);
+
+  it('--events through pods: one pod per node, events labelled with the node\'s name and pod; --follow: a new pod takes over every timeouts.events, every number once', async () => {
+    // (the execs of --events's own pods' scripts are on the host, not in the containers: not traced)
+    for (const [k] of where) await waitFor(() => /Tracing exec in/.test(existsSync(logOf('execsnoop', ids[k]!)) ? readFileSync(logOf('execsnoop', ids[k]!), 'utf8') : ''));
+    for (const [k] of where) dockerTry('exec', C[k], 'ls', `/sp-kubectl-transport-events-${k}`);
+    const seen = (out: string) => where.every(([k]) => out.includes(`/sp-kubectl-transport-events-${k}`));
+    let mark = kube.events.length;
+    let r = await sp('procmon', ['--events', '--json', '-A']);
+    for (let i = 0; i < 20 && !seen(r.stdout); i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      mark = kube.events.length;
+      r = await sp('procmon', ['--events', '--json', '-A']);
+    }
+    expect([r.code, r.stderr]).toEqual([0, '3 ok, 0 failed\n']);
+    const evs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const [k, node] of where) {
+      expect(evs.find((e) => (e.args as string[]).includes(`/sp-kubectl-transport-events-${k}`))).toMatchObject({
+        node, pod: k === 'c' ? 'c-0' : 'a-0', container: k, id: full[k], type: 'procmon', comm: 'ls', filename: '/bin/ls',
+      });
+    }
+    expect(await podsPerNode(mark)).toEqual({ 'node-a': 1, 'node-b': 1 });
+
+    // --follow: each pod lasts timeouts.events (4 s here); the next resumes where it stopped
+    const cfgFollow = path.join(tmp, 'follow.yaml');
+    writeFileSync(cfgFollow, `${readFileSync(cfgFile, 'utf8')}timeouts: {events: 4}\n`);
+    mark = kube.events.length;
+    const f = spawn(TSX, [path.join(ROOT, 'scripts/sneakpeek.ts'), '-t', 'procmon', '--events', '--follow', '--json', '--since', '0s', '-a', 'node-a', '-n', ids.a!],
+      { env: { ...process.env, ...kube.env, SNEAKPEEK_CONFIG: cfgFollow }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    f.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    f.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    const exit = new Promise<number | null>((res) => f.on('close', (code) => res(code)));
+    const N = 400;
+    const nums = () => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { args: string[] }).args[1] ?? '').map((a) => /^n=(\d+)$/.exec(a)?.[1]).filter(Boolean).map(Number);
+    await waitFor(() => creates(kube.events.slice(mark)).length >= 1);
+    await new Promise((res) => setTimeout(res, 1500));
+    docker('exec', '-d', C.a, 'sh', '-c', `i=0; while [ $i -lt ${N} ]; do i=$((i+1)); /bin/echo n=$i >/dev/null; sleep 0.02; done`);
+    await waitFor(() => nums().includes(N), 90_000);
+    await new Promise((res) => setTimeout(res, 1500));
+    f.kill('SIGINT');
+    expect(await exit).toBe(130);
+    const seenN = new Map<number, number>();
+    for (const n of nums()) seenN.set(n, (seenN.get(n) ?? 0) + 1);
+    expect([...Array(N)].map((_, i) => i + 1).filter((n) => seenN.get(n) !== 1)).toEqual([]);
+    // several pods in turn on node-a, each deleted; no word about them on stderr
+    const made = creates(kube.events.slice(mark));
+    expect(made.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(made.map((e) => e.node))).toEqual(new Set(['node-a']));
+    expect(await podsPerNode(mark)).toEqual({ 'node-a': made.length });
+    expect(err).toBe('interrupted (SIGINT): 1 ok, 0 failed\n');
+  }, 180_000);
 
   it('-t procmon --status and --reconcile through a pod (read back what the setup made; nothing to change)', async () => {
     const mark = kube.events.length;
