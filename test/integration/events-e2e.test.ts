@@ -183,6 +183,60 @@ describe.skipIf(skip)('--events: one labelled stream from two nodes (journal)', 
     const none = sneakpeek(cfgJournal, ['-t', 'tcptracer', '--events', '--since', later, '--pods-file', PODS, '-e', 'noisy-0']);
     expect([none.code, none.stdout, none.stderr]).toEqual([0, '', '2 ok, 0 failed\n']);
   });
+
+  it('--follow | head -3: the follower ends quietly when its reader goes, and nothing of it is left on either side', async () => {
+    const cmd = `${path.join(ROOT, 'bin/sneakpeek')} -t procmon,tcptracer --events --follow --json --pods-file ${PODS} -e noisy-0 | head -3; echo "exit \${PIPESTATUS[0]}" >&2`;
+    const started = Date.now();
+    const r = await new Promise<{ out: string; err: string }>((resolve) => {
+      const child = spawn('bash', ['-c', cmd], { env: { ...process.env, SNEAKPEEK_CONFIG: cfgJournal }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      child.on('close', () => resolve({ out, err }));
+    });
+    // the history is longer than 3 events: the next write after head left ends the follower
+    expect(jsonLines(r.out)).toHaveLength(3);
+    expect(r.err).toBe('exit 0\n');
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // the nodes' side: every session (journalctl -f and all) ends with the ssh client
+    await until('no sshd session left', () => sshdSessions().length === 0 && true, 15_000).catch(() => undefined);
+    expect(sshdSessions()).toEqual([]);
+  });
+
+  it('--follow with a node that hangs (its session stopped): said within seconds, reconnected; the hung session ends once it runs again', async () => {
+    const f = new Follower(cfgJournal, ['-t', 'procmon', '--events', '--follow', '--json', '--since', '0s', '--pods-file', PODS, '-e', 'noisy-0']);
+    try {
+      // node 2's session: every process below our sshd whose environment names 127.0.0.2 as the server
+      const ofNode2 = () =>
+        sshdSessions().filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').some((v) => v.startsWith('SSH_CONNECTION=') && v.includes(` ${NODE2} `));
+          } catch {
+            return false;
+          }
+        });
+      const hung = await until('node 2 session running', () => ofNode2().length >= 2 && ofNode2(), 15_000);
+      // its sshd process too (no environment of the session): stop the whole session as a hung node would
+      const stopped = [...new Set(hung.flatMap((p) => [p, Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])]))].filter((p) => p !== sshd.pid);
+      const t0 = Date.now();
+      for (const p of stopped) process.kill(p, 'SIGSTOP');
+      // ssh.serverAliveInterval 2 (×3 unanswered): the client gives up, the follower says so
+      await until('the hang said on stderr', () => f.err.includes(`sneakpeek: ${NODE2}: session lost`) && true, 20_000);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      await until('reconnected', () => f.err.includes(`sneakpeek: ${NODE2}: reconnected`) && true, 15_000);
+      sh(C.web, '/bin/echo after-the-hang >/dev/null');
+      await until('an event after the hang', () => f.events().some((e) => (e.args as string[] | undefined)?.[1] === 'after-the-hang') && true, 20_000);
+      for (const p of stopped) process.kill(p, 'SIGCONT');
+      // woken, the old session finds its client gone and ends (the node script's watchdog)
+      const alive = () => stopped.filter((p) => existsSync(`/proc/${p}`) && !/^Z/.test(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!));
+      await until('the hung session gone', () => alive().length === 0 && true, 20_000).catch(() => undefined);
+      expect(alive()).toEqual([]);
+    } finally {
+      f.proc.kill('SIGINT');
+    }
+    expect(await f.exit).toBe(130);
+  }, 90_000);
 });
 
 /** A follower: `sneakpeek … --follow --json` as a child process, its lines collected as they come. */
