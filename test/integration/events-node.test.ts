@@ -18,6 +18,7 @@ import { renderEnvFile, renderTemplate, type UnitSpec } from '../../lib/units.ts
 import { parseRecord, RecordSplitter, type NodeRecord, type RecordOf } from '../../lib/wire.ts';
 import { nodeScript } from '../../lib/io/node-files.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { exactlyOnce } from '../helpers/procs.ts';
 import { commandWorks, isRoot, missing } from '../helpers/prereq.ts';
 import { journaldAvailable, startPrivateSystemd, systemdAvailable, type PrivateSystemd } from '../helpers/systemd.ts';
 
@@ -134,14 +135,6 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
 
 const num = (e: Ev) => Number(/^n=(\d+)/.exec(e.msg.toString('latin1'))?.[1] ?? NaN);
 
-/** Every number 1..max exactly once. */
-function exactlyOnce(nums: number[], max: number): { missing: number[]; doubled: number[] } {
-  const seen = new Map<number, number>();
-  for (const n of nums) seen.set(n, (seen.get(n) ?? 0) + 1);
-  const gone: number[] = [];
-  for (let i = 1; i <= max; i++) if (!seen.has(i)) gone.push(i);
-  return { missing: gone, doubled: [...seen].filter(([n, c]) => c > 1 || n < 1 || n > max).map(([n]) => n) };
-}
 
 /** The journal's own view of one unit. */
 function journalEntries(unit: string): { MESSAGE: unknown; __CURSOR: string; __REALTIME_TIMESTAMP: string; SNEAKPEEK_ID?: string }[] {

@@ -6,13 +6,14 @@
 // memory under a slow reader, pings. Ends with the cost of one cycle, step by step.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shQuote } from '../../lib/quote.ts';
 import { startKube, type KubeServer, pod } from '../helpers/kube.ts';
 import { commandWorks, missing } from '../helpers/prereq.ts';
+import { alive } from '../helpers/procs.ts';
 
 const skip = missing({ 'kubectl (v1.32)': () => commandWorks('kubectl', ['version', '--client']) });
 
@@ -59,15 +60,6 @@ async function until<T>(fn: () => T | undefined | false | Promise<T | undefined 
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-/** Running (a zombie is dead: orphans here are reaped by PID 1 only now and then). */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 /** The pod a kubectl transport creates: pinned, host namespaces, privileged, short-lived. */
 function manifest(node: string | undefined, o: { name?: string; deadline?: number; image?: string; run?: string; nodeSelector?: string } = {}): string {

@@ -15,6 +15,7 @@ import { cleanupContainers, docker, dockerDiffSorted, ensureBusyboxImage, exec, 
 import { shQuote } from '../../lib/quote.ts';
 import { pod, startKube, type KubeEvent, type KubeServer } from '../helpers/kube.ts';
 import { commandWorks, dockerUp, isRoot, missing } from '../helpers/prereq.ts';
+import { alive } from '../helpers/procs.ts';
 
 const skip = missing({
   root: isRoot,
@@ -91,14 +92,6 @@ function holdLock(): () => void {
   const holder = spawn('flock', [lockFile, 'sleep', '120'], { stdio: 'ignore' });
   return () => holder.kill('SIGKILL');
 }
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   if (skip) return;

@@ -2,38 +2,11 @@
 // synthetic layer listings, case by case; the live engines hold the same cases in
 // test/integration/runtimes-files.test.ts.
 import { describe, expect, it } from 'vitest';
-import { ChangeComputer, emptyExtras, layerKey, type Entry, type EntryType, type LayerExtras } from '../../lib/diff.ts';
+import { ChangeComputer, emptyExtras, layerKey, type LayerExtras } from '../../lib/diff.ts';
 import { PodmanChangeComputer } from '../../lib/diff-podman.ts';
 import { FilesConsumer } from '../../lib/diff-stream.ts';
 import { diffModeOf, RUNTIME_PATHS } from '../../lib/runtime-rule.ts';
-
-type Spec = string; // "type mode [size] [mtime] [uid] [gid]"; a whiteout is "c 0"
-interface Layers {
-  upper: Record<string, Spec>;
-  lowers: Record<string, Spec>[];
-  extras?: (x: LayerExtras) => void;
-}
-
-function entry(layer: number, path: string, spec: Spec): Entry {
-  const [type, mode = '644', size = '0', mtime = '1000', uid = '0', gid = '0'] = spec.split(' ');
-  const [sec, nsec = '0'] = mtime.split('.');
-  return {
-    layer, path, type: type as EntryType, mode: parseInt(mode, 8), size: Number(size),
-    mtimeSec: Number(sec), mtimeNsec: Number(nsec), uid: Number(uid), gid: Number(gid),
-  };
-}
-
-const treeKey = (p: string) => Buffer.from(p.replace(/\//g, '\x01'), 'latin1');
-
-/** The listing as the node sends it: every layer's entries sorted together in tree order. */
-function listing(l: Layers): Entry[] {
-  const all: Entry[] = [];
-  [l.upper, ...l.lowers].forEach((tree, i) => {
-    all.push(entry(i, '', 'd 755 4096'));
-    for (const [p, s] of Object.entries(tree)) all.push(entry(i, p, s));
-  });
-  return all.sort((a, b) => Buffer.compare(treeKey(a.path), treeKey(b.path)) || a.layer - b.layer);
-}
+import { listing, type Layers, type Spec } from '../helpers/layer-spec.ts';
 
 type Mode = 'docker' | 'runtime' | 'podman';
 function diff(l: Layers, mode: Mode): string[] {
@@ -44,7 +17,7 @@ function diff(l: Layers, mode: Mode): string[] {
   const cc =
     mode === 'podman' ? new PodmanChangeComputer(extras, (c) => RUNTIME_PATHS.has(c.path) || emit(c))
     : new ChangeComputer(extras, emit, mode === 'runtime' ? RUNTIME_PATHS : undefined);
-  for (const e of listing(l)) cc.push(e);
+  for (const e of listing(l, 'd 755 4096')) cc.push(e);
   cc.end();
   return out;
 }
@@ -147,7 +120,7 @@ describe('which diff an engine gets', () => {
   ])('%s (podman diff %s) → %s', (engine, pdiff, want) => expect(diffModeOf(engine, pdiff)).toBe(want));
 
   const records = (upper: Record<string, Spec>) =>
-    listing({ upper, lowers: [image] }).map((e) => ['F', '0', e.type, e.mode.toString(8), e.uid, e.gid, e.size, `${e.mtimeSec}.${e.mtimeNsec}`, `${String(e.layer).padStart(3, '0')}/${e.path}`.replace(/\//g, '\x01')].join('\t'));
+    listing({ upper, lowers: [image] }, 'd 755 4096').map((e) => ['F', '0', e.type, e.mode.toString(8), e.uid, e.gid, e.size, `${e.mtimeSec}.${e.mtimeNsec}`, `${String(e.layer).padStart(3, '0')}/${e.path}`.replace(/\//g, '\x01')].join('\t'));
   const run = (engine: string | undefined, node: string[]) => {
     const lines: string[] = [];
     const c = new FilesConsumer([{ key: 0, name: 'c', engine }], { chroot: true, json: false, nul: false, all: false }, { line: (l) => void lines.push(l.trim()), warn: () => {} });

@@ -1,34 +1,10 @@
 // The diff engine over synthetic layer listings: docker's naive-diff rules, case by case.
 import { describe, expect, it } from 'vitest';
-import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseListingRecord, parseXattrDump, splitLayerPath, unswapSlash, type Entry, type EntryType, type LayerExtras } from '../../lib/diff.ts';
-
-type Spec = string; // "f 644 size mtime" | "d 755" | "c 0 rdev" | "l 777 size" ... fields: type mode [size] [mtime] [uid] [gid]
-interface Layers {
-  upper: Record<string, Spec>;
-  lowers: Record<string, Spec>[];
-  extras?: (x: LayerExtras) => void;
-}
-
-function entry(layer: number, path: string, spec: Spec): Entry {
-  const [type, mode = '644', size = '0', mtime = '1000', uid = '0', gid = '0'] = spec.split(' ');
-  const [sec, nsec = '0'] = mtime.split('.');
-  return {
-    layer, path, type: type as EntryType, mode: parseInt(mode, 8), size: Number(size),
-    mtimeSec: Number(sec), mtimeNsec: Number(nsec), uid: Number(uid), gid: Number(gid),
-  };
-}
-
-// Tree order as the node's `tr '/\001' | sort -z` produces it: '/' sorts lowest.
-const treeKey = (p: string) => Buffer.from(p.replace(/\//g, '\x01'), 'latin1');
+import { ChangeComputer, emptyExtras, layerKey, parseEntry, parseListingRecord, parseXattrDump, splitLayerPath, unswapSlash } from '../../lib/diff.ts';
+import { entry, listing, type Layers } from '../helpers/layer-spec.ts';
 
 function diff(l: Layers): string[] {
-  const all: Entry[] = [];
-  const layers = [l.upper, ...l.lowers];
-  layers.forEach((tree, i) => {
-    all.push(entry(i, '', 'd 755'));
-    for (const [p, s] of Object.entries(tree)) all.push(entry(i, p, s));
-  });
-  all.sort((a, b) => Buffer.compare(treeKey(a.path), treeKey(b.path)) || a.layer - b.layer);
+  const all = listing(l);
   const extras = emptyExtras();
   l.extras?.(extras);
   const out: string[] = [];
