@@ -22,7 +22,7 @@
 // The lower layers are read as they are listed (lstat): podman's os.Stat follows a symlink in a
 // lower layer, on the host — a difference only for lower-layer symlinks whose target is missing
 // there or a directory.
-import { layerKey, sameTime, type Change, type ChangeKind, type Entry, type LayerExtras } from './diff.ts';
+import { layerKey, PathGroups, sameTime, type Change, type ChangeKind, type Entry, type LayerExtras } from './diff.ts';
 
 interface Frame {
   path: string;
@@ -33,14 +33,15 @@ interface Frame {
   whiteouts: number[];
 }
 
-export class PodmanChangeComputer {
+export class PodmanChangeComputer extends PathGroups {
   private stack: Frame[] = [];
-  private group: Entry[] = [];
 
   constructor(
     private readonly extras: LayerExtras,
     private readonly emit: (c: Change) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   /** containers/storage's isWhiteOut: a character device 0/0 (xattr whiteouts are not). */
   private isWhiteout(e: Entry | undefined): boolean {
@@ -51,19 +52,11 @@ export class PodmanChangeComputer {
     return e.type === 'd' && this.extras.opaque.has(layerKey(e.layer, e.path));
   }
 
-  push(e: Entry): void {
-    if (this.group.length && this.group[0]!.path !== e.path) this.flush();
-    this.group.push(e);
-  }
-
-  end(): void {
-    if (this.group.length) this.flush();
+  protected done(): void {
     this.stack = [];
   }
 
-  private flush(): void {
-    const group = this.group;
-    this.group = [];
+  protected flush(group: Entry[]): void {
     const path = group[0]!.path;
     const at = (layer: number) => group.find((e) => e.layer === layer);
     const lowers = [...new Set(group.filter((e) => e.layer > 0).map((e) => e.layer))];

@@ -61,9 +61,35 @@ interface Frame {
 export const sameTime = (a: Entry, b: Entry) =>
   a.mtimeSec === b.mtimeSec && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
 
-export class ChangeComputer {
-  private stack: Frame[] = [];
+/**
+ * Entries come in tree order, all layers of one path together (layer ascending); each path's
+ * group is handed to `flush` whole. `done` is called at the end, after the last group.
+ */
+export abstract class PathGroups {
   private group: Entry[] = [];
+
+  push(e: Entry): void {
+    if (this.group.length && this.group[0]!.path !== e.path) this.take();
+    this.group.push(e);
+  }
+
+  end(): void {
+    if (this.group.length) this.take();
+    this.done();
+  }
+
+  private take(): void {
+    const group = this.group;
+    this.group = [];
+    this.flush(group);
+  }
+
+  protected abstract flush(group: Entry[]): void;
+  protected abstract done(): void;
+}
+
+export class ChangeComputer extends PathGroups {
+  private stack: Frame[] = [];
 
   /**
    * `runtimePaths`: upper-dir entries the runtime made (lib/runtime-rule.ts), read as if they
@@ -74,7 +100,9 @@ export class ChangeComputer {
     private readonly extras: LayerExtras,
     private readonly emit: (c: Change) => void,
     private readonly runtimePaths?: ReadonlySet<string>,
-  ) {}
+  ) {
+    super();
+  }
 
   private isWhiteout(e: Entry): boolean {
     if (e.type === 'c') return (this.extras.rdev.get(layerKey(e.layer, e.path)) ?? '0:0') === '0:0';
@@ -95,14 +123,7 @@ export class ChangeComputer {
     return x.capability.get(layerKey(img.layer, img.path)) !== x.capability.get(layerKey(ctr.layer, ctr.path));
   }
 
-  /** Feed entries in tree order (all layers of one path together, layer ascending). */
-  push(e: Entry): void {
-    if (this.group.length && this.group[0]!.path !== e.path) this.flush();
-    this.group.push(e);
-  }
-
-  end(): void {
-    if (this.group.length) this.flush();
+  protected done(): void {
     this.stack = [];
   }
 
@@ -129,9 +150,7 @@ export class ChangeComputer {
     return out;
   }
 
-  private flush(): void {
-    const group = this.group;
-    this.group = [];
+  protected flush(group: Entry[]): void {
     const path = group[0]!.path;
     if (path === '') {
       const lowers = group.filter((e) => e.layer > 0 && e.type === 'd').map((e) => e.layer);
