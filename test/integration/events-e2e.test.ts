@@ -10,13 +10,14 @@
 // every number appears exactly once; an instance started after the follower began shows up;
 // Ctrl-C ends it (130). The follow is proven for both log targets (journal, files).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runTool, TSX } from '../helpers/cli.ts';
+import { ROOT, runTool, runToolAsync, TSX } from '../helpers/cli.ts';
 import { cleanupContainers, docker, dockerTry, ensureBusyboxImage, runContainer } from '../helpers/docker.ts';
 import { pod } from '../helpers/kube.ts';
+import { alive, cmdline, descendants, exactlyOnce, procStat } from '../helpers/procs.ts';
 import { dockerUp, EBPF, isRoot, missing } from '../helpers/prereq.ts';
 import { sshdInstalled, startSshd, type Sshd } from '../helpers/sshd.ts';
 import { journaldAvailable, startPrivateSystemd, systemdAvailable, type PrivateSystemd } from '../helpers/systemd.ts';
@@ -184,6 +185,17 @@ describe.skipIf(skip)('--events: one labelled stream from two nodes (journal)', 
     expect([none.code, none.stdout, none.stderr]).toEqual([0, '', '2 ok, 0 failed\n']);
   });
 
+  it('two readers at once on the same nodes (a reader takes no lock): both whole, the same events', async () => {
+    const args = ['-t', 'procmon,tcptracer', '--events', '--json', '--pods-file', PODS, '-e', 'noisy-0'];
+    const env = { env: { SNEAKPEEK_CONFIG: cfgJournal }, timeoutMs: 120_000 };
+    const [a, b] = await Promise.all([runToolAsync('sneakpeek', args, env), runToolAsync('sneakpeek', args, env)]);
+    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([0, '2 ok, 0 failed\n', 0, '2 ok, 0 failed\n']);
+    // each node's events in the node's order; the nodes interleave as they arrive
+    const byNode = (out: string) => jsonLines(out).reduce<Record<string, string[]>>((m, e) => ((m[e.node as string] ??= []).push(JSON.stringify(e)), m), {});
+    expect(byNode(b.stdout)).toEqual(byNode(a.stdout));
+    expect(jsonLines(a.stdout).length).toBeGreaterThan(10);
+  });
+
   it('--follow | head -3: the follower ends quietly when its reader goes, and nothing of it is left on either side', async () => {
     const cmd = `${path.join(ROOT, 'bin/sneakpeek')} -t procmon,tcptracer --events --follow --json --pods-file ${PODS} -e noisy-0 | head -3; echo "exit \${PIPESTATUS[0]}" >&2`;
     const started = Date.now();
@@ -218,7 +230,7 @@ describe.skipIf(skip)('--events: one labelled stream from two nodes (journal)', 
         });
       const hung = await until('node 2 session running', () => ofNode2().length >= 2 && ofNode2(), 15_000);
       // its sshd process too (no environment of the session): stop the whole session as a hung node would
-      const stopped = [...new Set(hung.flatMap((p) => [p, Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])]))].filter((p) => p !== sshd.pid);
+      const stopped = [...new Set(hung.flatMap((p) => [p, procStat(p)?.ppid ?? p]))].filter((p) => p !== sshd.pid);
       const t0 = Date.now();
       for (const p of stopped) process.kill(p, 'SIGSTOP');
       // ssh.serverAliveInterval 2 (×3 unanswered): the client gives up, the follower says so
@@ -229,9 +241,9 @@ describe.skipIf(skip)('--events: one labelled stream from two nodes (journal)', 
       await until('an event after the hang', () => f.events().some((e) => (e.args as string[] | undefined)?.[1] === 'after-the-hang') && true, 20_000);
       for (const p of stopped) process.kill(p, 'SIGCONT');
       // woken, the old session finds its client gone and ends (the node script's watchdog)
-      const alive = () => stopped.filter((p) => existsSync(`/proc/${p}`) && !/^Z/.test(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!));
-      await until('the hung session gone', () => alive().length === 0 && true, 20_000).catch(() => undefined);
-      expect(alive()).toEqual([]);
+      const left = () => stopped.filter(alive);
+      await until('the hung session gone', () => left().length === 0 && true, 20_000).catch(() => undefined);
+      expect(left()).toEqual([]);
     } finally {
       f.proc.kill('SIGINT');
     }
@@ -262,63 +274,15 @@ class Follower {
       .filter((n): n is string => n !== undefined)
       .map(Number);
   }
-  /** The processes below the follower (ssh clients, …): pid → [comm, cmdline]. */
+  /** The processes below the follower (ssh clients, …): pid → command line. */
   descendants(): Map<number, string> {
-    const parent = new Map<number, number>();
-    const cmd = new Map<number, string>();
-    for (const e of readdirSync('/proc')) {
-      if (!/^\d+$/.test(e)) continue;
-      try {
-        const st = readFileSync(`/proc/${e}/stat`, 'utf8');
-        parent.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-        cmd.set(Number(e), readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' '));
-      } catch {
-        /* gone */
-      }
-    }
-    const out = new Map<number, string>();
-    const walk = (p: number) => {
-      for (const [c, pp] of parent) if (pp === p && !out.has(c)) {
-        out.set(c, cmd.get(c) ?? '');
-        walk(c);
-      }
-    };
-    walk(this.proc.pid!);
-    return out;
+    return new Map(descendants(this.proc.pid!).map((p) => [p, cmdline(p)]));
   }
 }
 
-/** Every number 1..max exactly once. */
-function exactlyOnce(nums: number[], max: number): { missing: number[]; doubled: number[] } {
-  const seen = new Map<number, number>();
-  for (const n of nums) seen.set(n, (seen.get(n) ?? 0) + 1);
-  const gone: number[] = [];
-  for (let i = 1; i <= max; i++) if (!seen.has(i)) gone.push(i);
-  return { missing: gone, doubled: [...seen].filter(([n, c]) => c > 1 || n < 1 || n > max).map(([n]) => n) };
-}
 
 /** Every process below our sshd (its sessions), not the listener itself. */
-function sshdSessions(): number[] {
-  const parent = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
-      parent.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p && !out.includes(c)) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(sshd.pid);
-  return out;
-}
+const sshdSessions = (): number[] => descendants(sshd.pid);
 
 describe.skipIf(skip).each([
   ['journal', () => cfgJournal],
