@@ -236,6 +236,13 @@ export function setKey(cfg: Config, key: string, raw: string, source: string): C
   return out as unknown as Config;
 }
 
+/** The command-line flag that sets a config key, for messages ("--timeout: …"). */
+export function flagOf(key: string): string {
+  if (key.startsWith('timeouts.')) return '--timeout';
+  const flags: Record<string, string> = { 'ssh.user': '--user', engine: '--engine', backend: '--backend', transport: '--transport', 'kubectl.namespace': '--namespace' };
+  return flags[key] ?? `flag for ${key}`;
+}
+
 /** File (already read) < environment < flags. `flags` maps dotted keys to raw strings. */
 export function resolveConfig(
   fileText: string | null,
@@ -249,7 +256,7 @@ export function resolveConfig(
     if (raw !== undefined && raw !== '') cfg = setKey(cfg, key, raw, `environment ${name}`);
   }
   for (const [key, raw] of Object.entries(flags)) {
-    if (raw !== undefined) cfg = setKey(cfg, key, raw, `flag for ${key}`);
+    if (raw !== undefined) cfg = setKey(cfg, key, raw, flagOf(key));
   }
   return cfg;
 }

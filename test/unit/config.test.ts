@@ -111,8 +111,13 @@ describe('precedence: flags > environment > file > defaults', () => {
     expect(() => resolveConfig(null, 'none', { [name]: value })).toThrow(msg);
   });
 
-  it('a bad flag value names the key', () => {
-    expect(() => setKey(DEFAULTS, 'engine', 'lxc', 'flag for engine')).toThrow(/flag for engine: 'engine' must be one of/);
+  it.each([
+    ['engine', 'lxc', /^--engine: 'engine' must be one of/],
+    ['timeouts.units', '-3', /^--timeout: 'timeouts\.units' must be a positive integer, got -3$/],
+    ['timeouts.files', 'soon', /^--timeout: 'timeouts\.files' must be/],
+    ['transport', 'carrier', /^--transport: 'transport' must be one of ssh, kubectl, got 'carrier'$/],
+  ])('a bad flag value (%s = %s) names the flag and the key', (key, value, msg) => {
+    expect(() => resolveConfig(null, 'none', {}, { [key]: value })).toThrow(msg);
   });
 
   it('every environment variable maps to a real key', () => {
