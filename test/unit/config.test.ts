@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, loadConfig } from '../../lib/io/entry.ts';
-import { DEFAULTS, ENV_KEYS, parseConfig, resolveConfig, setKey } from '../../lib/config.ts';
+import { DEFAULTS, ENV_KEYS, parseConfig, resolveConfig } from '../../lib/config.ts';
 import { UsageError } from '../../lib/errors.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sp-config-unit-'));
