@@ -15,7 +15,7 @@
 import os from 'node:os';
 import { isIP } from 'node:net';
 import type { Config } from '../../lib/config.ts';
-import { eventJson, eventText, type EventLabel } from '../../lib/event-format.ts';
+import { eventJson, eventText, showText, type EventLabel } from '../../lib/event-format.ts';
 import {
   EVENT_TOOL, eventTimeMs, readStep, sourceStep, SourceReader, type EventType, type Since,
 } from '../../lib/event-reader.ts';
@@ -83,7 +83,7 @@ export function labelOf(s: Source): EventLabel {
   };
 }
 
-const who = (s: Source) => s.target.label ?? s.target.name;
+const who = (s: Source) => showText(s.target.label ?? s.target.name);
 const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
