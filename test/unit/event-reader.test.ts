@@ -29,6 +29,11 @@ describe('parseSince', () => {
     expect(parseSince(text, NOW)).toEqual({ node, cutoffMs: cutoff });
   });
 
+  it('a time before 1970 is the epoch for the node (which takes no negative @EPOCH): everything', () => {
+    expect(parseSince('1969-06-01T00:00:00Z', NOW)).toEqual({ node: '@0', cutoffMs: Date.UTC(1969, 5, 1) });
+    expect(parseSince('1900-01-01', NOW).node).toBe('@0');
+  });
+
   it('a time without a zone is this machine\'s local time', () => {
     const local = new Date(2026, 11, 1, 11, 0, 0).getTime();
     expect(parseSince('2026-12-01T11:00:00', NOW)).toEqual({ node: `@${local / 1000}`, cutoffMs: local });
