@@ -60,7 +60,8 @@ const clockOf = (ev: MonitorEvent) => ('clock' in ev ? ev.clock : undefined);
 
 /** One text line (with its newline). */
 export function eventText(l: EventLabel, ev: MonitorEvent): string {
-  const head = `${l.prefix} ${ev.time ?? clockOf(ev) ?? '-'}`;
+  // (the prefix too: with -f it is the inspect document's Name, which may hold anything)
+  const head = `${showText(l.prefix)} ${ev.time ?? clockOf(ev) ?? '-'}`;
   if (ev.type === 'procmon') {
     const upper = ev.upperLayer ? ` UPPER(${ev.layer ?? 'upper'})` : '';
     const cut = ev.truncated ? ' [cut]' : '';

@@ -64,7 +64,7 @@ export function parseSince(text: string, nowMs: number): Since {
     }
     const check = new Date(Date.UTC(parts[0], parts[1], parts[2]));
     if (Number.isFinite(at) && check.getUTCMonth() === parts[1] && check.getUTCDate() === parts[2] && parts[3] < 24 && parts[4] < 60 && parts[5] < 61)
-      return { node: `@${Math.floor(at / 1000)}`, cutoffMs: at };
+      return { node: `@${Math.max(0, Math.floor(at / 1000))}`, cutoffMs: at }; // (the node takes no time before 1970)
   }
   throw new UsageError(`--since ${JSON.stringify(text)}: expected a duration (30s, 10m, 2h, 1d) or a time (2026-12-01T15:00:00Z)`);
 }

@@ -356,7 +356,8 @@ export function parseBccExecLine(line: string, columns: readonly BccExecColumn[]
   // COMM is %-16s: 16 characters when ASCII; else up to the first place the numbers fit.
   const after = columns.slice(columns.indexOf('COMM') + 1, -1);
   const tail = ` +${after.map((c) => (c === 'PPID' ? '(\\d+|\\?)' : c === 'RET' ? '(-?\\d+)' : '(\\d+)')).join(' +')} (.*)$`;
-  const m = new RegExp(`^(.{16})${tail}`).exec(rest) ?? new RegExp(`^(.*?)${tail}`).exec(rest);
+  // (`s`: raw texts may hold CR, U+2028 or U+2029, which `.` alone does not match)
+  const m = new RegExp(`^(.{16})${tail}`, 's').exec(rest) ?? new RegExp(`^(.*?)${tail}`, 's').exec(rest);
   if (!m) return undefined;
   const comm = m[1]!;
   const val = (c: BccExecColumn) => m[after.indexOf(c) + 2];
@@ -393,7 +394,7 @@ const BCC_KINDS = { C: 'connect', A: 'accept', X: 'close' } as const;
  * BCC's brackets. U (unknown) lines are not events.
  */
 export function parseBccTcpLine(line: string): TcpEvent | undefined {
-  const m = /^(?:(\d+\.\d+) +)?([CAX]) +(\d+) +(.*?) +([46]) +(\S+) +(\S+) +(\d+) +(\d+) *$/.exec(line);
+  const m = /^(?:(\d+\.\d+) +)?([CAX]) +(\d+) +(.*?) +([46]) +(\S+) +(\S+) +(\d+) +(\d+) *$/s.exec(line);
   if (!m) return undefined;
   const ip = m[5] === '4' ? 4 : 6;
   const addr = (a: string) => (ip === 6 ? a.replace(/^\[(.*)\]$/, '$1') : a);

@@ -132,7 +132,8 @@ export interface FswatchEvent {
 
 /** Parse one log line of the default flags (`TIME PATH FLAG…`); the log's first line names UpperDir. */
 export function parseFswatchLine(line: string, upperDir: string): FswatchEvent | undefined {
-  const m = /^(\S+) (.*?)((?: (?:[A-Z][A-Za-z]+))+)$/.exec(line);
+  // (`s`: a name may hold CR, U+2028 or U+2029, which `.` alone does not match)
+  const m = /^(\S+) (.*?)((?: (?:[A-Z][A-Za-z]+))+)$/s.exec(line);
   if (!m) return undefined;
   const flags = m[3]!.trim().split(' ');
   if (!flags.every((f) => FSWATCH_EVENTS.includes(f))) return undefined;

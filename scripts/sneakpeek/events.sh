@@ -192,7 +192,8 @@ sp_events() {
     @*[!0-9]*|@) rec ERR - "bad since '$sp_since' (@EPOCH or -SECONDS)"; return 0 ;;
     @*) sp_since=${sp_since#@} ;;
     -*[!0-9]*|-) rec ERR - "bad since '$sp_since' (@EPOCH or -SECONDS)"; return 0 ;;
-    -*) sp_since=$(( $(date +%s) - ${sp_since#-} )) ;;
+    # (a duration longer than this clock has run since 1970, e.g. 999999999d: from the epoch)
+    -*) sp_since=$(( $(date +%s) - ${sp_since#-} )); [ "$sp_since" -ge 0 ] || sp_since=0 ;;
     *) rec ERR - "bad since '$sp_since' (@EPOCH or -SECONDS)"; return 0 ;;
   esac
   case $sp_poll in ''|*[!0-9.]*) rec ERR - "bad poll interval '$sp_poll'"; return 0 ;; esac

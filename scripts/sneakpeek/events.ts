@@ -15,12 +15,13 @@
 import os from 'node:os';
 import { isIP } from 'node:net';
 import type { Config } from '../../lib/config.ts';
-import { eventJson, eventText, type EventLabel } from '../../lib/event-format.ts';
+import { eventJson, eventText, showText, type EventLabel } from '../../lib/event-format.ts';
 import {
   EVENT_TOOL, eventTimeMs, readStep, sourceStep, SourceReader, type EventType, type Since,
 } from '../../lib/event-reader.ts';
 import type { MonitorEvent } from '../../lib/events.ts';
 import { byNode, summary, type Target } from '../../lib/targets.ts';
+import { instanceIdOf } from '../../lib/units.ts';
 import { parseRecord, RecordSplitter, utf8, type NodeRecord } from '../../lib/wire.ts';
 import type { BatchArgs } from '../../lib/io/batch.ts';
 import type { IO } from '../../lib/io/entry.ts';
@@ -56,8 +57,19 @@ export interface Source {
 export function sourcesOf(targets: readonly Target[], types: readonly EventType[]): Source[] {
   let key = 0;
   return targets.flatMap((t) =>
-    types.map((type) => ({ key: key++, target: t, type, reader: new SourceReader(type), id: t.meta?.id ?? t.facts?.id, events: 0 })),
+    types.map((type) => ({ key: key++, target: t, type, reader: new SourceReader(type), id: discoveredId(t.meta?.id) ?? t.facts?.id, events: 0 })),
   );
+}
+
+/** A pod list's container id when it makes an instance id; else (a pods file may say anything) the node's engine names the container, as setup does. */
+function discoveredId(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  try {
+    instanceIdOf(id);
+    return id;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The node script for one node's sources, each from its resume point. */
@@ -83,7 +95,7 @@ export function labelOf(s: Source): EventLabel {
   };
 }
 
-const who = (s: Source) => s.target.label ?? s.target.name;
+const who = (s: Source) => showText(s.target.label ?? s.target.name);
 const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);

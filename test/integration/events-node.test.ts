@@ -375,6 +375,11 @@ describe.skipIf(skip)('events.sh: journal', () => {
     expect(want.length).toBeLessThan(all.length);
     expect(readOnce(cfgJ, [[1, 'execsnoop', A, '-']], { since: `@${cutSec}` }).evs.map((e) => e.pos)).toEqual(want);
     expect(readOnce(cfgJ, [[1, 'execsnoop', A, '-']], { since: '-3600' }).evs.length).toBe(all.length);
+    // a duration longer than the node's clock has run since 1970 (--since 999999999d): everything, not an error
+    const far = readOnce(cfgJ, [[1, 'execsnoop', A, '-']], { since: '-86399999913600' });
+    expect(far.recs.filter((x) => x.tag === 'ERR')).toEqual([]);
+    expect(far.evs.length).toBe(all.length);
+    expect(far.recs.find((x) => x.tag === 'EVSINCE')).toMatchObject({ epoch: '0' });
     // B resumes after its 10th entry while A keeps its --since: one journalctl, each source filtered by its own start
     const tenth = journalEntries(u2)[9]!.__CURSOR;
     const r2 = readOnce(cfgJ, [[1, 'execsnoop', A, '-'], [2, 'execsnoop', B, tenth]], { since: `@${cutSec}` });
@@ -521,5 +526,8 @@ describe.skipIf(skip)('events.sh: log files', () => {
     utimesSync(logOf(oldId), hourAgo, hourAgo);
     const r = readOnce(cfgF, [[1, 'tcptracer', oldId, '-'], [2, 'tcptracer', newId, '-']], { since: '-600' });
     expect(r.evs.map((e) => [e.key, num(e)])).toEqual([['2', 1], ['2', 2]]);
+    // a duration longer than the node's clock has run since 1970: every file, whole
+    const far = readOnce(cfgF, [[1, 'tcptracer', oldId, '-'], [2, 'tcptracer', newId, '-']], { since: '-86399999913600' });
+    expect(far.evs.map((e) => [e.key, num(e)])).toEqual([['1', 1], ['2', 1], ['2', 2]]);
   });
 });

@@ -53,6 +53,9 @@ describe('eventText', () => {
       '10.0.0.3,0123456789ab 2026-12-01T15:36:43.124414+00:00 accept pid=21201 comm=nc [::1]:8081 <- [::1]:59220\n'],
     ['a file change', CLUSTER, file(), '10.0.0.3,0123456789ab 2026-12-01T15:37:10Z file /tmp/new.txt Created,IsFile\n'],
     ['a file outside the UpperDir', CLUSTER, file({ path: null, hostPath: '/x y' }), '10.0.0.3,0123456789ab 2026-12-01T15:37:10Z file "/x y" Created,IsFile\n'],
+    // -f FILE: the prefix is the inspect document's Name, whatever it holds: still one line
+    ['a hostile container name (-f)', { ...LOCAL, prefix: 'evil\n10.0.0.9,ffffffffffff 2026-01-01T00:00:00Z exec' }, file(),
+      '"evil\\n10.0.0.9,ffffffffffff 2026-01-01T00:00:00Z exec" 2026-12-01T15:37:10Z file /tmp/new.txt Created,IsFile\n'],
   ])('%s', (_n, label, ev, want) => expect(eventText(label, ev)).toBe(want));
 });
 

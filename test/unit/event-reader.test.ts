@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../lib/config.ts';
 import { envValues, eventTimeMs, parseSince, readStep, sourceStep, SourceReader, usecTime, type EventType } from '../../lib/event-reader.ts';
 import type { MonitorEvent } from '../../lib/events.ts';
+import { eventsScript, sourcesOf } from '../../scripts/sneakpeek/events.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const fixture = (name: string) => readFileSync(path.join(ROOT, 'test/fixtures/events', name), 'latin1').split('\n');
@@ -26,6 +27,11 @@ describe('parseSince', () => {
     ['2026-12-01 11:00Z', `@${NOW / 1000 - 3600}`, NOW - 3_600_000],
   ])('%s', (text, node, cutoff) => {
     expect(parseSince(text, NOW)).toEqual({ node, cutoffMs: cutoff });
+  });
+
+  it('a time before 1970 is the epoch for the node (which takes no negative @EPOCH): everything', () => {
+    expect(parseSince('1969-06-01T00:00:00Z', NOW)).toEqual({ node: '@0', cutoffMs: Date.UTC(1969, 5, 1) });
+    expect(parseSince('1900-01-01', NOW).node).toBe('@0');
   });
 
   it('a time without a zone is this machine\'s local time', () => {
@@ -70,6 +76,15 @@ describe('node steps', () => {
     [{ follow: true, since: { node: '-600', cutoffMs: 0 } }, "sp_events '-f' '-s' '-600' file /var/log/sp"],
     [{ follow: false, since: { node: '@1700000000', cutoffMs: 0 } }, "sp_events '-s' @1700000000 file /var/log/sp"],
   ])('readStep %j', (o, want) => expect(readStep(cfg, o)).toBe(want));
+
+  it('a container id from discovery that makes no instance id (a pods file says anything): that container is named to the node\'s engine, as setup does; the run goes on', () => {
+    const t = (key: number, id: string) => ({ node: '10.0.0.3', name: id, key, label: `10.0.0.3,${id.slice(0, 12)}`, engine: 'docker' as const, meta: { id } });
+    const sources = sourcesOf([t(0, 'abcdef0123456789ffff'), t(1, 'ZZZZZZZZZZZZZZZZ')], ['procmon']);
+    expect(sources.map((s) => s.id)).toEqual(['abcdef0123456789ffff', undefined]);
+    const script = eventsScript(cfg, sources, { follow: false });
+    expect(script).toContain("\nsp_ev_id 0 execsnoop abcdef012345 abcdef0123456789ffff '-' /etc/sneakpeek/execsnoop\n");
+    expect(script).toContain("\nsp_ev_name 1 execsnoop docker ZZZZZZZZZZZZZZZZ '-' /etc/sneakpeek/execsnoop\n");
+  });
 
   it('a bad id or log dir never reaches the node', () => {
     expect(() => sourceStep(cfg, { key: 0, tool: 'execsnoop', engine: 'docker', name: 'x', id: 'not-hex', resume: '-' })).toThrow(/instance id/);

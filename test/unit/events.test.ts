@@ -239,6 +239,13 @@ describe('BCC execsnoop (tools/execsnoop_example.txt)', () => {
     expect(ev).toMatchObject({ type: 'procmon', upperLayer: null, ...want });
   });
 
+  // BCC prints arguments raw: one with CR, U+2028 or U+2029 (which a regex's `.` does not match) must not hide the exec.
+  it.each(['a\rb', 'a\u2028b', 'a\u2029b'])('an argument with a line-ending character is still an exec: %j', (arg) => {
+    const ev = parseBccExecLine(`12:00:00 0     sh               4242    1       0 /bin/sh -c ${arg}`);
+    expect(ev).toMatchObject({ pid: 4242, args: ['/bin/sh', '-c', arg] });
+    expect(parseBccExecLine(`12:00:00 0     ${arg.padEnd(16)} 4242    1       0 /bin/true`)).toMatchObject({ comm: arg, pid: 4242 });
+  });
+
   it('BCC marks arguments past --max-args with a last "..."', () => {
     // "%-16s %-7d %-7s %3d %s" of tools/execsnoop.py with the "..." it submits for argv[20] and on
     const ev = parseBccExecLine('12:00:00 0     sh               4242    1       0 /bin/sh -c true ...');
@@ -269,6 +276,10 @@ describe('BCC tcptracer (tools/tcptracer_example.txt)', () => {
     ['3.546    C    748  curl             6  [::1]            [::1]            42592  80', { clock: '3.546', pid: 748, comm: 'curl', saddr: '::1' }],
   ])('%s', (line, want) => {
     expect(parseBccTcpLine(line)).toMatchObject({ type: 'tcptracer', ...want });
+  });
+
+  it.each(['a\rb', 'a\u2028b'])('a comm with a line-ending character is still an event: %j', (comm) => {
+    expect(parseBccTcpLine(`C  28943  ${comm.padEnd(16)} 4  192.168.1.2      192.168.1.1      59306  23`)).toMatchObject({ comm, pid: 28943 });
   });
 
   it.each([
@@ -303,5 +314,11 @@ describe('fswatch lines (fixture fswatch.txt)', () => {
 
   it('a path outside UpperDir has no container path', () => {
     expect(parseFswatchEvent(lines[3]!, '/elsewhere')).toMatchObject({ path: null });
+  });
+
+  // A name with CR, U+2028 or U+2029 (which a regex's `.` does not match) must not hide the event.
+  it.each(['cr\rx', 'ls\u2028x', 'ps\u2029x', 'nel\u0085x'])('a name with a line-ending character is still an event: %j', (name) => {
+    const up = '/var/lib/docker/overlay2/0123/diff';
+    expect(parseFswatchEvent(`2026-12-01T15:37:10Z ${up}/tmp/${name} Created Updated`, up)).toMatchObject({ path: `/tmp/${name}`, flags: ['Created', 'Updated'] });
   });
 });
