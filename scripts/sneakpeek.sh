@@ -280,27 +280,44 @@ sp_lc_units() {
       print id, $(2 + o), $(3 + o), $(4 + o) }')
 }
 
-# sp_lc_ids TOOL ENVDIR: TOOL's instance ids on this node, one a line: env files, and units that
-# are not inactive (a stopped unit systemd still has loaded, with no env file, is nothing).
+# sp_lc_ours FILE: FILE is an env file sneakpeek wrote: a regular file (not a symbolic link) whose
+# first line is $SP_HEADER. Anything else in the env dir is not ours: never read as an instance's,
+# never removed (sp_lc_alien says why).
+sp_lc_ours() { [ -f "$1" ] && [ ! -L "$1" ] && [ "$(head -c 512 -- "$1" 2>/dev/null | head -n 1)" = "$SP_HEADER" ]; }
+sp_lc_alien() {
+  if [ -L "$1" ]; then echo 'a symbolic link'; elif [ ! -f "$1" ]; then echo 'not a regular file'; else echo 'no managed-by first line'; fi
+}
+
+# sp_lc_aliens ENVDIR: a WARN for each *.env there that sneakpeek did not write.
+sp_lc_aliens() {
+  for sp_lc_f in "$1"/*.env; do
+    { [ -e "$sp_lc_f" ] || [ -L "$sp_lc_f" ]; } || continue
+    sp_lc_ours "$sp_lc_f" || rec WARN - "$sp_lc_f: not written by sneakpeek ($(sp_lc_alien "$sp_lc_f")): left alone"
+  done
+}
+
+# sp_lc_ids TOOL ENVDIR: TOOL's instance ids on this node, one a line: env files of ours, and units
+# that are not inactive (a stopped unit systemd still has loaded, with no env file, is nothing).
 sp_lc_ids() {
-  { for sp_lc_f in "$2"/*.env; do [ -f "$sp_lc_f" ] && basename -- "$sp_lc_f" .env; done
+  { for sp_lc_f in "$2"/*.env; do sp_lc_ours "$sp_lc_f" && basename -- "$sp_lc_f" .env; done
     printf '%s\n' "$sp_lc_units" | awk 'NF && $3 != "inactive" { print $1 }'
   } | grep -xE '[0-9a-f]{12}' | sort -u
 }
 
 # sp_lc_envval FILE NAME: NAME's value in env FILE ('' when it has none: env files written before
-# a key existed stay readable).
-sp_lc_envval() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1; }
+# a key existed stay readable; '' for a file that is not ours).
+sp_lc_envval() { sp_lc_ours "$1" && sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1; }
 
 # sp_lc_inst KEY TOOL ID ENVDIR: instance ID as systemd and its env file have it → INST (its env
-# file's text last; HASENV 0 and no text when there is none). Sets $sp_lc_active.
+# file's text last, its first 64 KiB; HASENV 0 and no text when there is none, or it is not ours).
+# Sets $sp_lc_active.
 sp_lc_inst() {
   sp_lc_st=$(printf '%s\n' "$sp_lc_units" | awk -v id="$3" '$1 == id { print $2, $3, $4; exit }')
   [ -n "$sp_lc_st" ] || sp_lc_st='- inactive dead'
   sp_lc_load=${sp_lc_st%% *} sp_lc_sub=${sp_lc_st##* }
   sp_lc_active=${sp_lc_st#* }; sp_lc_active=${sp_lc_active%% *}
-  if [ -f "$4/$3.env" ]; then
-    rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 1 "$(cat -- "$4/$3.env" 2>/dev/null)"
+  if sp_lc_ours "$4/$3.env"; then
+    rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 1 "$(head -c 65536 -- "$4/$3.env" 2>/dev/null)"
   else
     rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 0 ''
   fi
@@ -373,6 +390,7 @@ sp_lc_status() {
 # sp_lc_others TOOL ENVDIR MAPDIR LOGDIR ENGINE (--status): every other instance on this node,
 # its container asked of the engine its env file names (else ENGINE).
 sp_lc_others() {
+  sp_lc_aliens "$2"
   for sp_lc_id in $(sp_lc_ids "$1" "$2"); do
     case " $sp_lc_seen " in *" $sp_lc_id "*) continue ;; esac
     sp_lc_eng=$(sp_lc_envval "$2/$sp_lc_id.env" SNEAKPEEK_ENGINE); [ -n "$sp_lc_eng" ] || sp_lc_eng=$5
@@ -411,12 +429,16 @@ sp_lc_drop() {
 # → ERR, left alone. Keys i<ID>. TOOL fswatch takes MAX (fswatch.imageDirs) and no MAPDIR.
 sp_lc_rest() {
   sp_lc_all=$(sp_lc_ids "$2" "$3")
-  if [ "$1" = all ]; then sp_lc_todo=$sp_lc_all; else sp_lc_todo=$sp_lc_only; fi
+  if [ "$1" = all ]; then sp_lc_todo=$sp_lc_all; sp_lc_aliens "$3"; else sp_lc_todo=$sp_lc_only; fi
   for sp_lc_id in $sp_lc_todo; do
     case " $sp_lc_seen " in *" $sp_lc_id "*) continue ;; esac
     case " $(printf '%s' "$sp_lc_all" | tr '\n' ' ') " in *" $sp_lc_id "*) ;; *) continue ;; esac
     sp_lc_seen="$sp_lc_seen $sp_lc_id"
     sp_lc_k=i$sp_lc_id
+    # (a unit still running whose env file is not ours: neither is removed nor rewritten)
+    if { [ -e "$3/$sp_lc_id.env" ] || [ -L "$3/$sp_lc_id.env" ]; } && ! sp_lc_ours "$3/$sp_lc_id.env"; then
+      rec ERR "$sp_lc_k" "left as it is: $3/$sp_lc_id.env was not written by sneakpeek ($(sp_lc_alien "$3/$sp_lc_id.env"))"; continue
+    fi
     sp_lc_eng=$(sp_lc_envval "$3/$sp_lc_id.env" SNEAKPEEK_ENGINE); [ -n "$sp_lc_eng" ] || sp_lc_eng=$4
     if ! sp_lc_ctr "$sp_lc_k" "$sp_lc_eng" "$sp_lc_id"; then
       if sp_lc_gone "$sp_why"; then sp_lc_drop "$sp_lc_k" "$2" "$sp_lc_id" "$6" "$3" "$7"

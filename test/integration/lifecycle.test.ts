@@ -596,3 +596,72 @@ describe.skipIf(skip)('sneakpeek-reconcile@.service and .timer', { timeout: 120_
     expect(sdA.systemctl('show', '-p', 'Result', '--value', 'sneakpeek-reconcile@procmon.service').stdout.trim()).toBe('success');
   });
 });
+
+// Adversarial cases (branch lifecycle-hardening): node A only, containers and a pods file of
+// their own; lines of the instances the other describes left on A are not looked at here.
+describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the middle of --reconcile', { timeout: 180_000 }, () => {
+  const [lw, lh] = ['hw', 'hh'].map(name) as [string, string];
+  const pods2 = path.join(tmp, 'pods-hardening.json');
+  const hangFlag = path.join(tmp, 'hang');
+  const wrapper = path.join(tmp, 'docker-hang');
+  const canary = path.join(tmp, 'canary');
+  let hangCfg: string;
+  const run = (args: string[], cfg = cfgFile) => runTool('sneakpeek', ['-t', 'procmon', '--pods-file', pods2, '-a', A, ...args], { env: { SNEAKPEEK_CONFIG: cfg } });
+  const mine = (out: string) => sorted(out).filter((l) => [lw, lh].some((c) => l.startsWith(`${A},${short(c)} `)));
+  const runEnvInode = (c: string) => (readFileSync(`/proc/${mainPid(c)}/environ`, 'utf8').split('\0').find((l) => l.startsWith('SNEAKPEEK_MNTNS_INODE=')) ?? '').slice(22);
+
+  beforeAll(() => {
+    if (skip) return;
+    place(lw, A);
+    place(lh, A);
+    writeFileSync(pods2, JSON.stringify({
+      kind: 'PodList',
+      items: [lw, lh].map((c) => pod({ name: `${c}-0`, hostIP: A, containers: [{ name: 'main', id: docker('inspect', '-f', '{{.Id}}', c) }] })),
+    }));
+    // The engine hangs on lh while the flag file exists (a daemon that stops answering).
+    writeFileSync(wrapper, `#!/bin/sh\nif [ -e '${hangFlag}' ]; then case "$*" in *${short(lh)}*) sleep 300 ;; esac; fi\nexec docker "$@"\n`, { mode: 0o755 });
+    hangCfg = sshd.writeConfig({ sudo: false, concurrency: 2, backend: 'bpftrace', unitDir: sdA.unitDir, envDir: envA, log: { target: 'file', dir: logDir },
+      lock: { file: lockFile, wait: 20 }, paths: { docker: wrapper } }, 'hang.yaml');
+  });
+  afterAll(() => {
+    rmSync(hangFlag, { force: true });
+  });
+
+  it('env files that sneakpeek did not write (no managed-by line, a symlink to /etc/shadow, a directory, hostile names and contents): --status runs nothing from them and changes nothing; --reconcile leaves them alone and removes only its own orphan', () => {
+    const dir = path.join(envA, 'execsnoop');
+    const shadow = readFileSync('/etc/shadow', 'utf8');
+    const alien = path.join(dir, 'a1a1a1a1a1a1.env');
+    writeFileSync(alien, `SNEAKPEEK_ENGINE=docker\nSNEAKPEEK_CONTAINER=$(touch ${canary})\nSNEAKPEEK_MNTNS_INODE=\`touch ${canary}\`\n`);
+    execFileSync('ln', ['-sfn', '/etc/shadow', path.join(dir, 'b2b2b2b2b2b2.env')]);
+    mkdirSync(path.join(dir, 'c3c3c3c3c3c3.env'), { recursive: true });
+    writeFileSync(path.join(dir, '$(touch sp-lifecycle-canary).env'), `$(touch ${canary})\n`);
+    writeFileSync(path.join(dir, '-rf.env'), '');
+    writeFileSync(path.join(dir, 'd4d4\nd4d4d4d4.env'), '');
+    // Ours (the managed-by line), hostile values, a container that does not exist: an orphan.
+    const ours = path.join(dir, 'e5e5e5e5e5e5.env');
+    writeFileSync(ours, `# managed by sneakpeek — do not edit: sneakpeek rewrites this file from sneakpeek.config.yaml\nSNEAKPEEK_ENGINE=docker\nSNEAKPEEK_CONTAINER=$(touch ${canary})\nSNEAKPEEK_MNTNS_INODE=;touch ${canary}\n${'#'.repeat(1 << 20)}\n`.repeat(8));
+    const before = snapshot();
+    const s = run(['--status']);
+    expect(snapshot()).toBe(before);
+    const canaries = () => [canary, path.join(os.homedir(), 'sp-lifecycle-canary'), path.join(dir, 'sp-lifecycle-canary'), '/sp-lifecycle-canary'].filter((f) => existsSync(f));
+    expect(canaries()).toEqual([]);
+    const lines = sorted(s.stdout);
+    expect(lines).toContain(`${A},e5e5e5e5e5e5 execsnoop@e5e5e5e5e5e5.service orphan container gone (docker: Error response from daemon: No such container: e5e5e5e5e5e5)`);
+    expect(lines.filter((l) => /^127\.0\.0\.2,(a1a1|b2b2|c3c3)/.test(l))).toEqual([]);
+    expect(s.stderr).toContain(`sneakpeek: warning: ${A}: ${alien}: not written by sneakpeek (no managed-by first line): left alone\n`);
+    expect(s.stderr).toContain(`sneakpeek: warning: ${A}: ${path.join(dir, 'b2b2b2b2b2b2.env')}: not written by sneakpeek (a symbolic link): left alone\n`);
+    expect(s.stdout + s.stderr).not.toContain(shadow.split('\n')[0]);
+    expect(s.code).toBe(1);
+
+    const r = run(['--reconcile']);
+    expect(canaries()).toEqual([]);
+    expect(sorted(r.stdout).filter((l) => !mine(r.stdout).includes(l) && !l.includes(' unchanged'))).toEqual([
+      `${A},e5e5e5e5e5e5 execsnoop@e5e5e5e5e5e5.service removed orphan: container gone (Error response from daemon: No such container: e5e5e5e5e5e5)`]);
+    expect(existsSync(ours)).toBe(false);
+    expect(readFileSync(alien, 'utf8')).toContain('SNEAKPEEK_ENGINE=docker');
+    expect(readFileSync(path.join(dir, 'b2b2b2b2b2b2.env'), 'utf8')).toBe(shadow);
+    expect(readFileSync('/etc/shadow', 'utf8')).toBe(shadow);
+    expect(existsSync(path.join(dir, 'c3c3c3c3c3c3.env'))).toBe(true);
+    for (const f of ['a1a1a1a1a1a1.env', 'b2b2b2b2b2b2.env', 'c3c3c3c3c3c3.env', '$(touch sp-lifecycle-canary).env', '-rf.env', 'd4d4\nd4d4d4d4.env']) rmSync(path.join(dir, f), { recursive: true, force: true });
+  });
+});

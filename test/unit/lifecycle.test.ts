@@ -1,6 +1,6 @@
 // --status / --reconcile: the verdicts (tables), the records → rows join, the node steps, and
 // the node-side helpers that need no engine or systemd, run in a real dash.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,6 +13,7 @@ import {
 } from '../../lib/lifecycle.ts';
 import { sh } from '../../lib/quote.ts';
 import type { Target } from '../../lib/targets.ts';
+import { MANAGED_HEADER } from '../../lib/units.ts';
 import { parseRecord, type NodeRecord, type RecordOf } from '../../lib/wire.ts';
 import { main } from '../../scripts/sneakpeek.ts';
 import { TEST_CONFIG } from '../helpers/cli.ts';
@@ -245,24 +246,39 @@ describe('node-side helpers in a real dash', () => {
 
   it('sp_lc_envval: the last value; none in an old file or no file', () => {
     const f = path.join(tmp, 'a.env');
-    writeFileSync(f, '# managed by sneakpeek\nSNEAKPEEK_CONTAINER=x\nSNEAKPEEK_ENGINE=podman\n');
+    writeFileSync(f, `${MANAGED_HEADER}\nSNEAKPEEK_CONTAINER=x\nSNEAKPEEK_ENGINE=podman\n`);
     const old = path.join(tmp, 'old.env');
-    writeFileSync(old, '# managed by sneakpeek\nSNEAKPEEK_CONTAINER=x\n');
+    writeFileSync(old, `${MANAGED_HEADER}\nSNEAKPEEK_CONTAINER=x\n`);
+    // not ours: no managed-by first line, or a symbolic link to one that has it
+    const alien = path.join(tmp, 'alien.env');
+    writeFileSync(alien, 'SNEAKPEEK_ENGINE=podman\n');
+    symlinkSync(f, path.join(tmp, 'link.env'));
     const r = runSteps([
       `rec OK - a "$(sp_lc_envval ${f} SNEAKPEEK_ENGINE)"`,
       `rec OK - b "$(sp_lc_envval ${old} SNEAKPEEK_ENGINE)"`,
       `rec OK - c "$(sp_lc_envval ${path.join(tmp, 'none.env')} SNEAKPEEK_ENGINE)"`,
+      `rec OK - d "$(sp_lc_envval ${alien} SNEAKPEEK_ENGINE)"`,
+      `rec OK - e "$(sp_lc_envval ${path.join(tmp, 'link.env')} SNEAKPEEK_ENGINE)"`,
     ]);
-    expect(r.records.map((x) => (x as RecordOf<'OK'>).action)).toEqual(['podman', '', '']);
+    expect(r.records.map((x) => (x as RecordOf<'OK'>).action)).toEqual(['podman', '', '', '', '']);
   });
 
   it('sp_lc_ids: env files and units that are not inactive, once each, ids only', () => {
     const d = path.join(tmp, 'env');
     mkdirSync(d);
-    for (const f of [`${ID}.env`, 'cccccccccccc.env', 'notanid.env', `${ID}.env.sp-new.1`]) writeFileSync(path.join(d, f), 'X=1\n');
+    for (const f of [`${ID}.env`, 'cccccccccccc.env', 'notanid.env', `${ID}.env.sp-new.1`]) writeFileSync(path.join(d, f), `${MANAGED_HEADER}\nX=1\n`);
+    // not ours (left alone, never an instance): no managed-by first line, a symbolic link, a directory
+    writeFileSync(path.join(d, 'aaaaaaaaaaaa.env'), 'X=1\n');
+    symlinkSync(path.join(d, 'cccccccccccc.env'), path.join(d, 'bbbbbbbbbbbb.env'));
+    mkdirSync(path.join(d, 'ffffffffffff.env'));
     const units = [`${ID} loaded active running`, 'dddddddddddd loaded failed failed', 'eeeeeeeeeeee loaded inactive dead'].join('\n');
-    const r = runSteps([sh`sp_lc_units=${units}`, `rec OK - ids "$(sp_lc_ids execsnoop ${d} | tr '\\n' ' ')"`]);
+    const r = runSteps([sh`sp_lc_units=${units}`, `rec OK - ids "$(sp_lc_ids execsnoop ${d} | tr '\\n' ' ')"`, sh`sp_lc_aliens ${d}`]);
     expect((r.records[0] as RecordOf<'OK'>).action).toBe(`${ID} cccccccccccc dddddddddddd `);
+    expect(r.records.slice(1).map((x) => (x as RecordOf<'WARN'>).message)).toEqual([
+      `${d}/aaaaaaaaaaaa.env: not written by sneakpeek (no managed-by first line): left alone`,
+      `${d}/bbbbbbbbbbbb.env: not written by sneakpeek (a symbolic link): left alone`,
+      `${d}/ffffffffffff.env: not written by sneakpeek (not a regular file): left alone`,
+    ]);
   });
 });
 
