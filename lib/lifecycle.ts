@@ -113,7 +113,8 @@ export function reconcileSteps(cfg: Config, type: LifecycleType, targets: readon
     sh`sp_lc_units ${tool}`,
     sh`sp_lc_before ${tool} ${d.envDir}`,
     // sp_cid/sp_id cleared first: sp_lc_saw reads what this container's step found.
-    ...targets.map((t) => `sp_cid= sp_id=; ${setup(t)}; sp_lc_saw`),
+    // sp_lc_fresh: a running unit whose env file was written after it started is restarted too.
+    ...targets.map((t) => `sp_cid= sp_id=; ${setup(t)}; sp_lc_saw; ${sh`sp_lc_fresh ${t.key} ${d.envDir}`}`),
     rest,
     reloadStep(),
     ...keys.map(startStep),
@@ -127,6 +128,7 @@ export function reconcileSteps(cfg: Config, type: LifecycleType, targets: readon
 /** Every record of one key (a selected container's number, or i<ID>), by tag. */
 export interface KeyRecords {
   inst?: RecordOf<'INST'>;
+  unitStart?: RecordOf<'UNITSTART'>;
   facts?: RecordOf<'FACTS'>;
   ns?: RecordOf<'NS'>;
   gone?: RecordOf<'GONE'>;
@@ -168,6 +170,7 @@ export function groupRecords(records: readonly NodeRecord[]): NodeLifecycle {
     const k = of(r.key);
     switch (r.tag) {
       case 'INST': k.inst = r; break;
+      case 'UNITSTART': k.unitStart = r; break;
       case 'FACTS': k.facts = r; break;
       case 'NS': k.ns = r; break;
       case 'GONE': k.gone = r; break;
@@ -192,6 +195,15 @@ export function parseEnvFile(text: string): Record<string, string> {
     if (m) env[m[1]!] = m[2]!;
   }
   return env;
+}
+
+/**
+ * The instance's env file was written after its unit's main process started: the unit does not run
+ * with what it says (a run was ended between writing it and restarting the unit).
+ */
+export function envNewer(k: KeyRecords | undefined): boolean {
+  const r = k?.unitStart;
+  return !!r && /^\d+$/.test(r.start) && /^\d+$/.test(r.envMtime) && BigInt(r.envMtime) > BigInt(r.start);
 }
 
 /** The inodes a MAPKEYS dump holds (bpftool -j: [{key: ["0x..", …], value: …}, …]). */
@@ -223,6 +235,8 @@ export interface InstanceView {
   gone?: { engine: string; gone: boolean; message: string };
   map?: { file: string; state: string; inodes?: bigint[]; error?: string };
   lastLog?: string;
+  /** Its env file was written after the unit started (envNewer). */
+  envNewer?: boolean;
 }
 
 /** The view of an instance from its records: `inst` (INST, MAPKEYS, LASTLOG) and `ctr` (FACTS, NS, GONE). */
@@ -246,6 +260,7 @@ export function viewOf(inst: KeyRecords, ctr: KeyRecords): InstanceView | undefi
     } else if (m.state === 'error') v.map.error = utf8(m.dump);
   }
   if (inst.lastLog !== undefined) v.lastLog = inst.lastLog;
+  if (envNewer(inst)) v.envNewer = true;
   return v;
 }
 
@@ -282,6 +297,7 @@ export function judge(v: InstanceView): { state: State; why: string } {
     else if (m.inodes!.length !== 1 || m.inodes![0] !== now)
       stale.push(`map holds ${m.inodes!.join(', ') || 'nothing'}, the container's mount namespace is ${v.inode}`);
   }
+  if (!stale.length && v.envNewer && v.active === 'active') stale.push('its env file changed after the unit started: the unit does not run with what it says');
   if (stale.length) return { state: 'stale', why: v.active === 'active' ? stale.join('; ') : withLog(`${stale.join('; ')}; ${unitState(v)}`, v) };
   if (v.active === 'failed' || (v.active === 'activating' && v.sub === 'auto-restart')) return { state: 'failed', why: withLog(unitState(v), v) };
   if (v.active !== 'active' && v.active !== 'reloading') return { state: 'inactive', why: unitState(v) };
@@ -383,19 +399,23 @@ export interface ChangeRow {
 }
 
 /** Why an instance that ran was restarted: what changed between its env file before and now. */
-function restartWhy(before: Record<string, string> | undefined, k: KeyRecords): string {
+function restartWhy(before: Record<string, string> | undefined, k: KeyRecords, newer: boolean): string {
   const ino = k.ns?.inode;
   const old = before?.SNEAKPEEK_MNTNS_INODE;
   if (ino && old && ino !== old) return `stale: mount namespace ${old} → ${ino}`;
   const upper = k.facts ? utf8(k.facts.upper) : undefined;
   const dir = before?.SNEAKPEEK_WATCH_DIR;
   if (upper && dir && upper !== dir) return `stale: UpperDir ${dir} → ${upper}`;
+  if (newer) return 'stale: its env file changed after the unit started';
   if (!before) return 'stale: no env file';
   return 'its unit template, program or env file changed';
 }
 
-/** What --reconcile did to one key's instance (`before`: its INST record from before the run). */
-export function changeOf(k: KeyRecords, before: RecordOf<'INST'> | undefined): { change: Change; why: string } {
+/**
+ * What --reconcile did to one key's instance (`before`: its INST record from before the run;
+ * `newer`: its env file had been written after its unit started, envNewer).
+ */
+export function changeOf(k: KeyRecords, before: RecordOf<'INST'> | undefined, newer = false): { change: Change; why: string } {
   if (k.error) return { change: 'failed', why: k.error };
   if (k.map) {
     // As after setup: the map must hold exactly the inode, decoded here independently of the sh.
@@ -415,12 +435,12 @@ export function changeOf(k: KeyRecords, before: RecordOf<'INST'> | undefined): {
     return { change: 'removed', why: `container not running (${k.facts?.state ?? 'unknown'}): its mount namespace is gone` };
   }
   if (act === 'running') return { change: 'unchanged', why: '' };
-  if (act === 'restarted') return { change: 'restarted', why: restartWhy(env, k) };
+  if (act === 'restarted') return { change: 'restarted', why: restartWhy(env, k, newer) };
   // started: nothing ran before
   const was = before?.active;
   if (!before || (!env && (before.load === '-' || before.load === 'not-found' || was === 'inactive'))) return { change: 'started', why: 'missing' };
-  if (was === 'failed' || (was === 'activating' && before.sub === 'auto-restart')) return { change: 'restarted', why: `was failed${env && k.ns?.inode && env.SNEAKPEEK_MNTNS_INODE !== k.ns.inode ? `; ${restartWhy(env, k)}` : ''}` };
-  return { change: 'started', why: `was ${was ?? 'inactive'}${env && k.ns?.inode && env.SNEAKPEEK_MNTNS_INODE !== k.ns.inode ? `; ${restartWhy(env, k)}` : ''}` };
+  if (was === 'failed' || (was === 'activating' && before.sub === 'auto-restart')) return { change: 'restarted', why: `was failed${env && k.ns?.inode && env.SNEAKPEEK_MNTNS_INODE !== k.ns.inode ? `; ${restartWhy(env, k, false)}` : ''}` };
+  return { change: 'started', why: `was ${was ?? 'inactive'}${env && k.ns?.inode && env.SNEAKPEEK_MNTNS_INODE !== k.ns.inode ? `; ${restartWhy(env, k, false)}` : ''}` };
 }
 
 /** One node's --reconcile answer: a row per selected container, then per other instance dealt with. */
@@ -433,12 +453,12 @@ export function reconcileReport(node: string | undefined, tool: UnitTool, target
     const full = k.ns?.id ?? k.facts?.id ?? (t.label ? t.name : undefined);
     const id = full && /^[0-9a-f]{12}/.test(full) ? full.slice(0, 12) : undefined;
     const unit = k.ok?.unit ?? (id ? `${tool}@${id}.service` : undefined);
-    rows.push({ node: where, id, unit, ...changeOf(k, before(id)), target: t, inode: k.ns?.inode });
+    rows.push({ node: where, id, unit, ...changeOf(k, before(id), envNewer(id ? g.keys.get(instanceKey(id)) : undefined)), target: t, inode: k.ns?.inode });
   }
   for (const [key, k] of g.keys) {
     if (!key.startsWith('i') || (!k.ok && !k.error)) continue;
     const id = key.slice(1);
-    rows.push({ node: where, id, unit: k.ok?.unit ?? `${tool}@${id}.service`, ...changeOf(k, k.inst), inode: k.ns?.inode });
+    rows.push({ node: where, id, unit: k.ok?.unit ?? `${tool}@${id}.service`, ...changeOf(k, k.inst, envNewer(k)), inode: k.ns?.inode });
   }
   return rows;
 }

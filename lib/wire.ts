@@ -29,6 +29,7 @@ export const RECORDS = {
   PROG: ['key', 'file', 'state'], //              a bpftrace program: created|updated|unchanged|removed
   // sneakpeek.sh, --status / --reconcile (lib/lifecycle.ts); KEY i<ID> = an instance found on the node
   INST: ['key', 'tool', 'id', 'load', 'active', 'sub', 'hasEnv', 'env'], // systemd's view (load '-': not loaded) and the env file (hasEnv 0|1)
+  UNITSTART: ['key', 'start', 'envMtime'], //    an active unit: when its main process started, when its env file was written (µs since the epoch; '' unknown)
   GONE: ['key', 'engine', 'gone', 'message'], //  the engine has no such container (gone 1) or did not answer (0)
   MAPKEYS: ['key', 'file', 'state', 'order', 'dump'], // a map read, not changed: present|absent|error; dump = bpftool -j
   LASTLOG: ['key', 'line'], //                    the last log line of a unit that is not active

@@ -265,7 +265,7 @@ sp_tracer_stop() {
 # another container may hold its old one), or its UpperDir. Nothing here decides: the records go
 # back and the operator side judges (lib/lifecycle.ts). An instance's records have the key
 # i<ID>; a selected container's, its number in this run, as in every other type.
-# Records: INST, GONE, MAPKEYS, LASTLOG (and FACTS, NS; with --reconcile the setup's too).
+# Records: INST, UNITSTART, GONE, MAPKEYS, LASTLOG (and FACTS, NS; with --reconcile the setup's too).
 # Shell state: $sp_lc_units (systemd's view), $sp_lc_seen (ids already dealt with), $sp_lc_only
 # (ids sp_lc_saw left to sp_lc_rest), $sp_lc_keys (instances sp_lc_rest set up, to start).
 sp_lc_units= sp_lc_seen= sp_lc_only= sp_lc_keys=
@@ -318,9 +318,34 @@ sp_lc_inst() {
   sp_lc_active=${sp_lc_st#* }; sp_lc_active=${sp_lc_active%% *}
   if sp_lc_ours "$4/$3.env"; then
     rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 1 "$(head -c 65536 -- "$4/$3.env" 2>/dev/null)"
+    [ "$sp_lc_active" != active ] || rec UNITSTART "$1" "$(sp_lc_started "$2@$3.service")" "$(sp_lc_mtime "$4/$3.env")"
   else
     rec INST "$1" "$2" "$3" "$sp_lc_load" "$sp_lc_active" "$sp_lc_sub" 0 ''
   fi
+}
+
+# sp_lc_started UNIT / sp_lc_mtime FILE: when UNIT's main process started / FILE was last
+# written, in microseconds since the epoch ('' when unknown).
+sp_lc_started() {
+  sp_lc_t=$(systemctl show -p ExecMainStartTimestamp --value --timestamp=us+utc "$1" 2>/dev/null)
+  [ -z "$sp_lc_t" ] || date -u -d "$sp_lc_t" +%s%6N 2>/dev/null
+}
+sp_lc_mtime() { stat -c %.6Y -- "$1" 2>/dev/null | tr -d .; }
+
+# sp_lc_fresh KEY ENVDIR (--reconcile, after a setup step): an instance that runs, whose env file
+# this run did not change but that was written after the unit started (a run that wrote it was
+# ended, by its deadline or Ctrl-C, before it restarted the unit), is restarted too: a running
+# bpftrace or fswatch has its inode or UpperDir from the env file it started with.
+sp_lc_fresh() {
+  eval "sp_lc_u=\${sp_u_$1-}"
+  [ -n "$sp_lc_u" ] && [ "${sp_lc_u#* }" = 0 ] || return 0
+  sp_lc_u=${sp_lc_u% *}
+  systemctl is-active --quiet "$sp_lc_u" || return 0
+  sp_lc_i=${sp_lc_u#*@}; sp_lc_i=${sp_lc_i%.service}
+  sp_lc_s=$(sp_lc_started "$sp_lc_u") sp_lc_m=$(sp_lc_mtime "$2/$sp_lc_i.env")
+  case $sp_lc_s$sp_lc_m in ''|*[!0-9]*) return 0 ;; esac
+  [ -n "$sp_lc_s" ] && [ -n "$sp_lc_m" ] && [ "$sp_lc_m" -gt "$sp_lc_s" ] || return 0
+  eval "sp_u_$1=\"\$sp_lc_u 1\""
 }
 
 # sp_lc_gone WHY: the engine's answer says there is no such container. Only that: a daemon that is
@@ -456,6 +481,7 @@ sp_lc_rest() {
     else
       sp_fswatch_env "$sp_lc_k" "$sp_lc_eng" "$sp_lc_id" "$5" "$3" || continue
     fi
+    sp_lc_fresh "$sp_lc_k" "$3"
     sp_lc_keys="$sp_lc_keys $sp_lc_k"
   done
 }

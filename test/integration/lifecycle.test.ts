@@ -608,7 +608,6 @@ describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the
   let hangCfg: string;
   const run = (args: string[], cfg = cfgFile) => runTool('sneakpeek', ['-t', 'procmon', '--pods-file', pods2, '-a', A, ...args], { env: { SNEAKPEEK_CONFIG: cfg } });
   const mine = (out: string) => sorted(out).filter((l) => [lw, lh].some((c) => l.startsWith(`${A},${short(c)} `)));
-  const runEnvInode = (c: string) => (readFileSync(`/proc/${mainPid(c)}/environ`, 'utf8').split('\0').find((l) => l.startsWith('SNEAKPEEK_MNTNS_INODE=')) ?? '').slice(22);
 
   beforeAll(() => {
     if (skip) return;
@@ -625,6 +624,47 @@ describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the
   });
   afterAll(() => {
     rmSync(hangFlag, { force: true });
+  });
+
+  it('the engine hangs after a stale instance\'s env file was rewritten and before its unit restarted: the run ends at the deadline; the next --status says stale, the next --reconcile restarts it', async () => {
+    const r0 = run(['--reconcile']);
+    expect(mine(r0.stdout), r0.stderr).toEqual([`${A},${short(lw)} ${unit(lw)} started missing`, `${A},${short(lh)} ${unit(lh)} started missing`].sort());
+    // lw restarted into a new mount namespace (its old inode held meanwhile, so that it surely changes)
+    const was = inodeOf(lw);
+    docker('stop', '-t', '0', lw);
+    const hold = spawn('unshare', ['--mount', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      docker('start', lw);
+    } finally {
+      await sleep(200);
+      hold.kill('SIGKILL');
+    }
+    const now = inodeOf(lw);
+    expect(now).not.toBe(was);
+    expect(await waitLog(lw, 0, new RegExp(`^Tracing exec in mount namespace ${was}\\.\\.\\.`))).toBe(true);
+    const pid = mainPid(lw);
+    writeFileSync(hangFlag, '');
+    const t0 = Date.now();
+    const r = run(['--reconcile', '--timeout', '4'], hangCfg);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.stderr).toMatch(new RegExp(`^sneakpeek: ${A.replace(/\./g, '\\.')},${short(lw)}: ${A.replace(/\./g, '\\.')}: timed out after 4s$`, 'm'));
+    expect(r.code).toBe(1);
+    rmSync(hangFlag);
+    // The env file says `now`, the map holds `now`, but the unit still runs with `was`.
+    expect(readFileSync(path.join(envA, 'execsnoop', `${short(lw)}.env`), 'utf8')).toContain(`\nSNEAKPEEK_MNTNS_INODE=${now}\n`);
+    expect(keysOf(mapOf(short(lw)))).toEqual([now]);
+    // ... and the unit still runs, not restarted: its bpftrace filters on `was`.
+    expect(mainPid(lw)).toBe(pid);
+    const s = run(['--status']);
+    expect(mine(s.stdout)).toContain(`${A},${short(lw)} ${unit(lw)} stale its env file changed after the unit started: the unit does not run with what it says`);
+    expect(s.code).toBe(1);
+    const from = logLines(lw).length;
+    const again = run(['--reconcile']);
+    expect(mine(again.stdout), again.stderr).toEqual([`${A},${short(lw)} ${unit(lw)} restarted stale: its env file changed after the unit started`]);
+    expect(mainPid(lw)).not.toBe(pid);
+    expect(await waitLog(lw, from, new RegExp(`^Tracing exec in mount namespace ${now}\\.\\.\\.`))).toBe(true);
+    expect(run(['--reconcile']).stdout).not.toContain(short(lw));
+    expect(mine(run(['--status']).stdout)).toEqual([`${A},${short(lw)} ${unit(lw)} active`, `${A},${short(lh)} ${unit(lh)} active`].sort());
   });
 
   it('env files that sneakpeek did not write (no managed-by line, a symlink to /etc/shadow, a directory, hostile names and contents): --status runs nothing from them and changes nothing; --reconcile leaves them alone and removes only its own orphan', () => {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULTS, parseConfig } from '../../lib/config.ts';
 import { inodeToHexBytes } from '../../lib/endian.ts';
 import {
-  changeLine, changeOf, groupRecords, judge, mapInodes, parseEnvFile, reconcileReport, reconcileSteps, reconcileSummary, statusLine, statusReport,
+  changeLine, changeOf, envNewer, groupRecords, judge, mapInodes, parseEnvFile, reconcileReport, reconcileSteps, reconcileSummary, statusLine, statusReport,
   statusSteps, statusSummary, type InstanceView, type KeyRecords,
 } from '../../lib/lifecycle.ts';
 import { sh } from '../../lib/quote.ts';
@@ -77,6 +77,9 @@ describe('judge: an instance against its container now', () => {
     ['a selected container with no instance', { env: undefined, load: '-', active: 'inactive', sub: 'dead' }, 'missing', 'not set up'],
     ['a unit running without its env file', { env: undefined }, 'stale', 'no env file'],
     ['an old env file without SNEAKPEEK_ENGINE is read as it is', { env: tracerEnv('100') }, 'active', ''],
+    ['its env file written after the unit started (a run ended before restarting it): the unit runs with an older one', { envNewer: true }, 'stale',
+      'its env file changed after the unit started: the unit does not run with what it says'],
+    ['env file newer, and the namespace changed too: the namespace is said', { envNewer: true, inode: '200' }, 'stale', /^set up for mount namespace 100, the container's is now 200; /],
   ])('%s', (_what, change, state, why) => {
     const r = judge({ ...base, ...change });
     expect(r.state).toBe(state);
@@ -119,6 +122,24 @@ describe('changeOf: what --reconcile did, from the records and the instance befo
     expect(r.change).toBe(change);
     if (typeof why === 'string') expect(r.why).toBe(why);
     else expect(r.why).toMatch(why);
+  });
+
+  it.each<[string, string, string, boolean]>([
+    ['env file written after the unit started', '1000', '1001', true],
+    ['before', '1001', '1000', false],
+    ['the same microsecond', '1000', '1000', false],
+    ['start unknown', '', '1001', false],
+    ['mtime unknown', '1000', '', false],
+  ])('envNewer: %s', (_what, start, mtime, newer) => {
+    expect(envNewer(k(rec('UNITSTART', '0', start, mtime)))).toBe(newer);
+  });
+
+  it.each<[string, boolean, string]>([
+    ['env file newer than the unit, same namespace: restarted for that', true, 'stale: its env file changed after the unit started'],
+    ['not newer: the template', false, 'its unit template, program or env file changed'],
+  ])('%s', (_what, newer, why) => {
+    const r = changeOf(k(ns('100'), map('100'), ok('restarted')), inst('active', envText('100')), newer);
+    expect(r).toEqual({ change: 'restarted', why });
   });
 });
 
@@ -211,8 +232,8 @@ describe('node steps', () => {
     expect(steps.slice(2)).toEqual([
       'sp_lc_units tcptracer',
       'sp_lc_before tcptracer /etc/sp/tcptracer',
-      "sp_cid= sp_id=; sp_tracer 0 docker 'it'\\''s' tcptracer bcc /sys/fs/bpf /etc/sp/tcptracer; sp_lc_saw",
-      'sp_cid= sp_id=; sp_tracer 1 crictl db tcptracer bcc /sys/fs/bpf /etc/sp/tcptracer; sp_lc_saw',
+      "sp_cid= sp_id=; sp_tracer 0 docker 'it'\\''s' tcptracer bcc /sys/fs/bpf /etc/sp/tcptracer; sp_lc_saw; sp_lc_fresh 0 /etc/sp/tcptracer",
+      'sp_cid= sp_id=; sp_tracer 1 crictl db tcptracer bcc /sys/fs/bpf /etc/sp/tcptracer; sp_lc_saw; sp_lc_fresh 1 /etc/sp/tcptracer',
       'sp_lc_rest all tcptracer /etc/sp/tcptracer docker bcc /sys/fs/bpf /etc/sp/execsnoop',
       'sp_daemon_reload',
       'sp_start 0',
