@@ -222,7 +222,8 @@ async function parse(argv: string[]) {
 
 /** --cleanup: delete the pods transport kubectl left behind (lib/io/kubectl-transport.ts). */
 async function cleanup(args: Awaited<ReturnType<typeof parse>>, io: IO): Promise<number> {
-  const extra = (['type', 'file', 'name', 'address', 'selector', 'podsFile', 'exclude'] as const).find((k) => args[k] !== undefined);
+  const extra = (['type', 'file', 'name', 'address', 'selector', 'podsFile', 'exclude', 'backend', 'since'] as const).find((k) => args[k] !== undefined)
+    ?? (['status', 'reconcile', 'stop', 'purge', 'events', 'follow', 'upperOnly', 'chroot', 'all', 'json', 'null'] as const).find((k) => args[k]);
   if (extra) throw new UsageError(`--cleanup takes only --namespace NS or -A (and --dry-run), not --${extra.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   if (args.namespace !== undefined && args.allNamespaces) throw new UsageError('--namespace and -A exclude each other');
   const cfg = loadConfig(args.config, io.env, { 'timeouts.kubectl': args.timeout, 'kubectl.namespace': args.namespace });

@@ -321,6 +321,11 @@ describe('the command line: --status / --reconcile refuse what does not go with 
     [['-t', 'merged_dir', '--reconcile', '-n', 'web'], '--reconcile does not apply to -t merged_dir (only to -t fswatch, -t procmon, -t tcptracer)'],
     [['-t', 'fswatch', '--json', '-n', 'web'], '--json with -t fswatch goes with --status or --reconcile'],
     [['-t', 'procmon', '--reconcile', '-f', 'web.json'], '--reconcile asks the engine on the node: name the container with -n, not -f'],
+    // --cleanup did the cleanup (kubectl delete) and ignored these
+    [['--cleanup', '--status'], '--cleanup takes only --namespace NS or -A (and --dry-run), not --status'],
+    [['--cleanup', '--reconcile', '-A'], '--cleanup takes only --namespace NS or -A (and --dry-run), not --reconcile'],
+    [['--cleanup', '--stop', '--purge'], '--cleanup takes only --namespace NS or -A (and --dry-run), not --stop'],
+    [['--cleanup', '--events'], '--cleanup takes only --namespace NS or -A (and --dry-run), not --events'],
   ])('%j', async (argv, msg) => {
     const r = await cli(argv);
     expect(r.stderr).toBe(`sneakpeek: ${msg} (see sneakpeek --help)\n`);
