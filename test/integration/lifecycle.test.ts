@@ -605,6 +605,7 @@ describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the
   const hangFlag = path.join(tmp, 'hang');
   const wrapper = path.join(tmp, 'docker-hang');
   const canary = path.join(tmp, 'canary');
+  const hangPid = path.join(tmp, 'hang.pid');
   let hangCfg: string;
   const run = (args: string[], cfg = cfgFile) => runTool('sneakpeek', ['-t', 'procmon', '--pods-file', pods2, '-a', A, ...args], { env: { SNEAKPEEK_CONFIG: cfg } });
   const mine = (out: string) => sorted(out).filter((l) => [lw, lh].some((c) => l.startsWith(`${A},${short(c)} `)));
@@ -618,7 +619,7 @@ describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the
       items: [lw, lh].map((c) => pod({ name: `${c}-0`, hostIP: A, containers: [{ name: 'main', id: docker('inspect', '-f', '{{.Id}}', c) }] })),
     }));
     // The engine hangs on lh while the flag file exists (a daemon that stops answering).
-    writeFileSync(wrapper, `#!/bin/sh\nif [ -e '${hangFlag}' ]; then case "$*" in *${short(lh)}*) sleep 300 ;; esac; fi\nexec docker "$@"\n`, { mode: 0o755 });
+    writeFileSync(wrapper, `#!/bin/sh\nif [ -e '${hangFlag}' ]; then case "$*" in *${short(lh)}*) echo $$ > '${hangPid}'; exec sleep 300 ;; esac; fi\nexec docker "$@"\n`, { mode: 0o755 });
     hangCfg = sshd.writeConfig({ sudo: false, concurrency: 2, backend: 'bpftrace', unitDir: sdA.unitDir, envDir: envA, log: { target: 'file', dir: logDir },
       lock: { file: lockFile, wait: 20 }, paths: { docker: wrapper } }, 'hang.yaml');
   });
@@ -664,6 +665,42 @@ describe.skipIf(skip)('lifecycle-hardening: hostile env files, a deadline in the
     expect(mainPid(lw)).not.toBe(pid);
     expect(await waitLog(lw, from, new RegExp(`^Tracing exec in mount namespace ${now}\\.\\.\\.`))).toBe(true);
     expect(run(['--reconcile']).stdout).not.toContain(short(lw));
+    expect(mine(run(['--status']).stdout)).toEqual([`${A},${short(lw)} ${unit(lw)} active`, `${A},${short(lh)} ${unit(lh)} active`].sort());
+  });
+
+  it('Ctrl-C in the same place: exit 130, the node\'s run (the hung engine call too) ends; the next --status says stale, the next --reconcile restarts it', async () => {
+    expect(run(['--reconcile']).code).toBe(0);
+    const was = inodeOf(lw);
+    docker('stop', '-t', '0', lw);
+    const hold = spawn('unshare', ['--mount', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      docker('start', lw);
+    } finally {
+      await sleep(200);
+      hold.kill('SIGKILL');
+    }
+    const now = inodeOf(lw);
+    expect(now).not.toBe(was);
+    const pid = mainPid(lw);
+    rmSync(hangPid, { force: true });
+    writeFileSync(hangFlag, '');
+    const child = spawn(path.join(ROOT, 'bin', 'sneakpeek'), ['-t', 'procmon', '--pods-file', pods2, '-a', A, '--reconcile'], { env: { ...process.env, SNEAKPEEK_CONFIG: hangCfg }, stdio: 'ignore' });
+    const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+    for (let i = 0; i < 300 && !existsSync(hangPid); i++) await sleep(100);
+    expect(existsSync(hangPid)).toBe(true);
+    const hung = Number(readFileSync(hangPid, 'utf8').trim());
+    child.kill('SIGINT');
+    expect(await code).toBe(130);
+    rmSync(hangFlag);
+    for (let i = 0; i < 100 && existsSync(`/proc/${hung}`); i++) await sleep(100);
+    expect(existsSync(`/proc/${hung}`), 'the hung engine call outlived the interrupted run').toBe(false);
+    expect(readFileSync(path.join(envA, 'execsnoop', `${short(lw)}.env`), 'utf8')).toContain(`\nSNEAKPEEK_MNTNS_INODE=${now}\n`);
+    expect(mainPid(lw)).toBe(pid);
+    const s = run(['--status']);
+    expect(mine(s.stdout)).toContain(`${A},${short(lw)} ${unit(lw)} stale its env file changed after the unit started: the unit does not run with what it says`);
+    const again = run(['--reconcile']);
+    expect(mine(again.stdout), again.stderr).toEqual([`${A},${short(lw)} ${unit(lw)} restarted stale: its env file changed after the unit started`]);
+    expect(mainPid(lw)).not.toBe(pid);
     expect(mine(run(['--status']).stdout)).toEqual([`${A},${short(lw)} ${unit(lw)} active`, `${A},${short(lh)} ${unit(lh)} active`].sort());
   });
 
