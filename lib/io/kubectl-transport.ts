@@ -195,7 +195,7 @@ export interface CleanupArgs {
 }
 
 /**
- * `sneakpeek --cleanup`: every pod sneakpeek made (label app.kubernetes.io/managed-by=sneakpeek)
+ * `sneakpeek --cleanup`: every pod sneakpeek made (both labels and its name: node-pod.ts managedPods)
  * and left behind — a run killed with SIGKILL, a second Ctrl-C, an API server that went away
  * before the delete — is listed and deleted. A pod no kubelet ever reported on, or already
  * Terminating on a node that never confirms, is deleted with --grace-period=0 --force. It ends

@@ -55,6 +55,17 @@ function launch(tool: string, args: string[]): { child: ChildProcess; done: Prom
   return { child, done };
 }
 
+/** The real kubectl against the double (async: the double answers from this process). */
+function kubectl(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('kubectl', args, { env: { ...process.env, ...env() }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => out.push(c));
+  child.stderr!.on('data', (c: Buffer) => err.push(c));
+  child.stdin!.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })));
+}
+
 async function until<T>(fn: () => T | undefined | false, ms = 15_000, what = 'condition'): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -336,6 +347,30 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
       release();
     }
   }, 60_000);
+
+  it('--cleanup deletes only pods sneakpeek made: not another tool\'s that carries the same or a similar label', async () => {
+    const foreign = [
+      { name: 'helm-thing', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek' } },
+      { name: 'sneakpeek-web-0', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek', 'sneakpeek.io/run': 'web' } },
+      { name: 'op-thing', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek-operator', 'sneakpeek.io/run': 'abcd' } },
+    ];
+    for (const f of foreign) {
+      const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: f.name, labels: f.labels }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox:1.36' }] } };
+      expect(await kubectl(['create', '-f', '-'], JSON.stringify(manifest))).toMatchObject({ code: 0, stderr: '' });
+    }
+    try {
+      const mark = kube.events.length;
+      const dry = await run('sneakpeek', ['--cleanup', '-A', '--dry-run']);
+      expect([dry.code, dry.stdout, dry.stderr]).toEqual([0, '', '0 of 0 pod(s) to delete (all namespaces)\n']);
+      const r = await run('sneakpeek', ['--cleanup', '-A']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '0 of 0 pod(s) deleted (all namespaces)\n']);
+      expect(kube.events.slice(mark).filter((e) => e.verb === 'delete' || e.verb === 'deletecollection')).toEqual([]);
+      const names = kube.pods().map((p) => String(meta(p).name));
+      for (const f of foreign) expect(names).toContain(f.name);
+    } finally {
+      await kubectl(['delete', 'pod', ...foreign.map((f) => f.name), '--wait=false', '--grace-period=0', '--force']);
+    }
+  });
 
   it('the API server goes away mid-run: the node fails, and the pod that could not be deleted is named with what removes it', async () => {
     const own = await startKube({ nodes: [{ name: 'node-x', ip: '127.0.0.2' }], startMs: 50 });
