@@ -78,6 +78,12 @@ function kubectlFailure(what: string, r: CommandResult, cfg: Config, deadline: n
   return `${what}: ${lastLine(r.stderr) || `kubectl exited ${r.code}`}`;
 }
 
+/**
+ * A failed `kubectl create` that certainly made no pod: the API server refused it, was never
+ * reached, or kubectl stopped before sending it (its schema check could not fetch the OpenAPI).
+ */
+const NOTHING_MADE = /^Error from server \(|^The connection to the server \S+ was refused|^Unable to connect to the server: dial tcp |^error: error validating "STDIN"/;
+
 /** kubectl exec's own words about the remote exit code: not the node's. */
 const EXIT_NOTE = /^command terminated with exit code \d+\n?$/gm;
 
@@ -102,7 +108,13 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
       deadline: cfg.timeouts.kubectl,
     });
     if (halted()) return fail(halted()!, 130);
-    if (create.code !== 0) return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
+    if (create.code !== 0) {
+      // No pod to delete when kubectl never ran or the server said no or was not there (a
+      // delete would only fail too, and warn about a pod that never was); a create that timed
+      // out or broke off mid-request may have made it: that one is deleted.
+      if (!create.timedOut && (create.code === 126 || create.code === 127 || NOTHING_MADE.test(lastLine(create.stderr)))) livePods.delete(name);
+      return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
+    }
 
     // 2. until Running, or the reason it will not be
     const started = await untilRunning(cfg, env, plan.node, name, t0 + cfg.kubectl.startTimeout * 1000);
@@ -121,11 +133,11 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     return result;
   } finally {
     // 4. always: the pod goes (forced when no kubelet ever ran it: nobody would confirm).
-    const [del] = await deletePods([name]);
+    const [del] = livePods.has(name) ? await deletePods([name]) : [];
     livePods.delete(name);
-    if (del!.code !== 0) {
+    if (del && del.code !== 0) {
       (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
-        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del!, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
+        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
       );
     }
   }

@@ -395,6 +395,32 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     }
   }, 40_000);
 
+  it.each([
+    ['kubectl is not there', 'missing', /^get_container_ns: node-a: \/nonexistent\/kubectl: not found \(set paths\.kubectl in the config\)\n$/],
+    ['kubectl is not executable', 'noexec', /^get_container_ns: node-a: cannot create pod default\/sneakpeek-[a-z0-9]+-1: .*Permission denied\n$/],
+    ['the API server is not there', 'gone', /^get_container_ns: node-a: cannot create pod default\/sneakpeek-[a-z0-9]+-1: error: error validating "STDIN": error validating data: failed to download openapi: Get "http:\/\/127\.0\.0\.1:\d+\/openapi\/v2\?timeout=32s": dial tcp 127\.0\.0\.1:\d+: connect: connection refused; if you choose to ignore these errors, turn validation off with --validate=false\n$/],
+  ])('%s: one line, and no warning about a pod that was never made', async (_l, how, want) => {
+    const extra: Record<string, string> = {};
+    if (how === 'gone') {
+      const own = await startKube({});
+      const kubeconfig = path.join(tmp, 'gone-before.kubeconfig');
+      writeFileSync(kubeconfig, readFileSync(own.kubeconfig));
+      await own.close();
+      extra.KUBECONFIG = kubeconfig;
+    } else {
+      const noexec = path.join(tmp, 'kubectl-noexec');
+      writeFileSync(noexec, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+      const cfg = path.join(tmp, `kubectl-${how}.yaml`);
+      writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${how === 'missing' ? '/nonexistent/kubectl' : noexec}\n`);
+      extra.SNEAKPEEK_CONFIG = cfg;
+    }
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], extra);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(want);
+    expect(kube.events.length).toBe(mark);
+  });
+
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
     expect([r.code, r.stderr]).toEqual([2, 'sneakpeek: --cleanup takes only --namespace NS or -A (and --dry-run), not --type (see sneakpeek --help)\n']);
