@@ -33,6 +33,9 @@ const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const run = [...randomBytes(8)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
 let made = 0;
 
+/** A watch is started again no sooner than this after the last one started. */
+const WATCH_RESTART_MS = 1000;
+
 /** A pod nobody reports on for this long: is its node there, and Ready? */
 const SILENT_MS = 1500;
 
@@ -184,11 +187,15 @@ async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, nod
   try {
     // A watch the server ends early (its own timeout) is started again while there is time.
     while (verdict === undefined && !halted() && Date.now() < end) {
+      const began = Date.now();
       const w = await streamProcess(kubectlArgv.watch(cfg, name), { input: '', limitMs: end - Date.now(), onStdout, env, abort: done.signal });
       if (verdict !== undefined || halted()) break;
       if (w.broken) return `cannot read ${pod}: ${w.broken}`;
       if (w.code === 127) return `${cfg.paths.kubectl}: not found (set paths.kubectl in the config)`;
       if (w.code !== 0 && Date.now() < end - 50) return `cannot watch ${pod}: ${lastLine(w.stderr) || `kubectl exited ${w.code}`}`;
+      // A watch that ended at once (a proxy that cuts streams) is started again once a second, not in a busy loop.
+      const pause = Math.min(began + WATCH_RESTART_MS, end) - Date.now();
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
   } catch (e) {
     return `cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`;

@@ -421,6 +421,23 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     expect(kube.events.length).toBe(mark);
   });
 
+  it('a watch that ends at once, every time (a proxy that cuts streams): started again at most once a second, not in a busy loop', async () => {
+    // the real kubectl for everything but the watch, which ends at once with nothing, as kubectl does when the server ends it
+    const calls = path.join(tmp, 'watch-calls');
+    const wrapper = path.join(tmp, 'kubectl-cut-watch');
+    writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" --watch "*) echo x >> ${shQuote(calls)}; exit 0;; esac\nexec kubectl "$@"\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-cut-watch.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8').replace('startTimeout: 5', 'startTimeout: 3')}paths:\n  kubectl: ${wrapper}\n`);
+    rmSync(calls, { force: true });
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^get_container_ns: node-a: pod default\/sneakpeek-[a-z0-9]+-1 not Running after 3s \(kubectl\.startTimeout\): no status yet\n$/)]);
+    const watches = readFileSync(calls, 'utf8').split('\n').filter(Boolean).length;
+    expect(watches).toBeGreaterThanOrEqual(2);
+    expect(watches).toBeLessThanOrEqual(4);
+    await allDeleted(mark);
+  }, 30_000);
+
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
     expect([r.code, r.stderr]).toEqual([2, 'sneakpeek: --cleanup takes only --namespace NS or -A (and --dry-run), not --type (see sneakpeek --help)\n']);
