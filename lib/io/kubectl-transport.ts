@@ -54,6 +54,14 @@ interface LivePod {
 }
 const livePods = new Map<string, LivePod>();
 
+/**
+ * Seconds a pod's delete may take: timeouts.kubectl, but at most LEAVING_DELETE_S once the run
+ * is being ended (Ctrl-C, SIGTERM, a reader gone): an API server that hangs must not hold the
+ * operator's terminal for a minute; the warning then names the pod (--cleanup removes it).
+ */
+const LEAVING_DELETE_S = 10;
+const deleteDeadline = (cfg: Config): number => (stopped() ? Math.min(cfg.timeouts.kubectl, LEAVING_DELETE_S) : cfg.timeouts.kubectl);
+
 function deletePods(names: readonly string[]): Promise<CommandResult[]> {
   const groups = new Map<string, { pods: LivePod[]; names: string[] }>();
   for (const name of names) {
@@ -66,7 +74,7 @@ function deletePods(names: readonly string[]): Promise<CommandResult[]> {
   }
   for (const g of groups.values()) {
     const { cfg, running, env } = g.pods[0]!;
-    const del = runCommand(kubectlArgv.delete(cfg, g.names, !running), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+    const del = runCommand(kubectlArgv.delete(cfg, g.names, !running), { env, deadline: deleteDeadline(cfg), cleanup: true });
     for (const p of g.pods) p.deleted = del;
   }
   const none: CommandResult = { code: 0, stdout: '', stderr: '', timedOut: false };
@@ -140,7 +148,7 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     livePods.delete(name);
     if (del && del.code !== 0) {
       (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
-        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
+        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, deleteDeadline(cfg))} (sneakpeek --cleanup removes it)`,
       );
     }
   }

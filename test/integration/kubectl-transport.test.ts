@@ -7,6 +7,7 @@
 // 30k-file -t files (a reader that stops stops the node); sneakpeek --cleanup removes what a SIGKILLed run left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -437,6 +438,42 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     expect(watches).toBeLessThanOrEqual(4);
     await allDeleted(mark);
   }, 30_000);
+
+  it('Ctrl-C while the API server hangs (accepts, never answers): the run still ends within seconds, naming the pod it could not delete', async () => {
+    const sockets = new Set<net.Socket>();
+    const hung = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    try {
+      const kubeconfig = path.join(tmp, 'hung.kubeconfig');
+      writeFileSync(kubeconfig, readFileSync(kube.kubeconfig, 'utf8').replace(/http:\/\/127\.0\.0\.1:\d+/, `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`));
+      const child = spawn(path.join(ROOT, 'bin', 'get_container_ns'), ['-a', 'node-a', '-n', short('a1')], {
+        env: { ...process.env, ...env(), KUBECONFIG: kubeconfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const err: Buffer[] = [];
+      child.stderr!.on('data', (c: Buffer) => err.push(c));
+      const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      await until(() => sockets.size > 0, 15_000, 'kubectl connecting');
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      child.kill('SIGINT');
+      const code = await Promise.race([done, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 25_000))]);
+      if (code === 'hung') child.kill('SIGKILL');
+      expect(code).toBe(130);
+      expect((Date.now() - t0) / 1000).toBeLessThan(15);
+      const lines = Buffer.concat(err).toString().split('\n').filter(Boolean);
+      expect(lines).toEqual([
+        expect.stringMatching(/^sneakpeek: warning: node-a: pod default\/sneakpeek-[a-z0-9]+-1 not deleted: timed out after 10s \(sneakpeek --cleanup removes it\)$/),
+        'get_container_ns: node-a: interrupted (SIGINT)',
+      ]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+  }, 60_000);
 
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
