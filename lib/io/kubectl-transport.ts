@@ -169,14 +169,21 @@ async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, nod
     done.abort();
   };
   const split = new WatchSplitter();
-  const onStdout = (c: Buffer) =>
-    split.push(c.toString('utf8'), (doc) => {
-      const p = podProgress(doc);
-      if (p.state === 'running') return decide(true);
-      if (p.state === 'failed') return decide(`${pod}: ${p.why}`);
-      last = p.why;
-      silent &&= p.silent;
-    });
+  const onStdout = (c: Buffer) => {
+    if (verdict !== undefined) return;
+    try {
+      split.push(c.toString('utf8'), (doc) => {
+        const p = podProgress(doc);
+        if (p.state === 'running') return decide(true);
+        if (p.state === 'failed') return decide(`${pod}: ${p.why}`);
+        last = p.why;
+        silent &&= p.silent;
+      });
+    } catch (e) {
+      // kubectl's output, not the node's: say whose
+      decide(`cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`);
+    }
+  };
   // Nobody on the node has said a word: is there such a node, and is it Ready?
   const nodeCheck = setTimeout(async () => {
     if (!silent || verdict !== undefined) return;
@@ -205,8 +212,6 @@ async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, nod
       const pause = Math.min(began + WATCH_RESTART_MS, end) - Date.now();
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
-  } catch (e) {
-    return `cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`;
   } finally {
     clearTimeout(nodeCheck);
   }

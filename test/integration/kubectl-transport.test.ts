@@ -475,6 +475,17 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     }
   }, 60_000);
 
+  it('a kubectl whose watch prints something that is not JSON: the node fails with one line saying so; the pod is deleted', async () => {
+    const wrapper = path.join(tmp, 'kubectl-garbage-watch');
+    writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" --watch "*) printf '{\\n  garbage\\n}\\n'; exit 0;; esac\nexec kubectl "$@"\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-garbage-watch.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${wrapper}\n`);
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^get_container_ns: node-a: cannot read pod default\/sneakpeek-[a-z0-9]+-1: kubectl did not answer JSON \(.*JSON at position \d+.*\)\n$/)]);
+    await allDeleted(mark);
+  }, 30_000);
+
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
     expect([r.code, r.stderr]).toEqual([2, 'sneakpeek: --cleanup takes only --namespace NS or -A (and --dry-run), not --type (see sneakpeek --help)\n']);
