@@ -486,6 +486,21 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     await allDeleted(mark);
   }, 30_000);
 
+  it('a kubectl (wrapper) that reads its stdin gets an empty one that ends: get, watch and delete do not wait for input that never comes', async () => {
+    const wrapper = path.join(tmp, 'kubectl-reads-stdin');
+    writeFileSync(wrapper, `#!/bin/sh\ncase "$1" in create|exec) exec kubectl "$@";; esac\ncat >/dev/null\nexec kubectl "$@" </dev/null\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-reads-stdin.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${wrapper}\n`);
+    const mark = kube.events.length;
+    const t0 = Date.now();
+    const r = await run('get_container_ns', ['-a', 'node-b', '-n', short('b1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, `${mntIno(C('b1'))}\n`, '']);
+    const c = await run('sneakpeek', ['--cleanup', '--dry-run'], { SNEAKPEEK_CONFIG: cfg });
+    expect([c.code, c.stderr]).toEqual([0, '0 of 0 pod(s) to delete (namespace default)\n']);
+    expect((Date.now() - t0) / 1000).toBeLessThan(20);
+    await allDeleted(mark);
+  }, 90_000);
+
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);
     expect([r.code, r.stderr]).toEqual([2, 'sneakpeek: --cleanup takes only --namespace NS or -A (and --dry-run), not --type (see sneakpeek --help)\n']);
