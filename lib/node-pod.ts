@@ -16,8 +16,11 @@ import { checkNodeName } from './targets.ts';
 
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const RUN_LABEL = 'sneakpeek.io/run';
-/** The selector every pod sneakpeek makes matches (`kubectl delete pod -l …` finds leftovers). */
-export const MANAGED_SELECTOR = `${MANAGED_BY}=sneakpeek`;
+/**
+ * The selector every pod sneakpeek makes matches (`kubectl delete pod -l …` finds leftovers):
+ * both labels, not managed-by alone, which another tool may set to the same word.
+ */
+export const MANAGED_SELECTOR = `${MANAGED_BY}=sneakpeek,${RUN_LABEL}`;
 export const CONTAINER = 'sneakpeek';
 
 /** Enter the node: every namespace of its PID 1 but the cgroup one (the pod's cgroup is what deleting the pod kills). */
@@ -188,10 +191,18 @@ export interface PodRow {
   orphaned: boolean;
 }
 
-/** The pods of a `kubectl get pods -o json` answer that carry the managed-by label. Pure. */
+/** True for a pod sneakpeek made: both labels, and the name podName gives that run. */
+function isOurs(p: Obj): boolean {
+  const m = obj(p.metadata);
+  const l = obj(m.labels);
+  const r = str(l[RUN_LABEL]);
+  return l[MANAGED_BY] === 'sneakpeek' && RUN_RE.test(r) && new RegExp(`^sneakpeek-${r}-[1-9][0-9]*$`).test(str(m.name));
+}
+
+/** The pods of a `kubectl get pods -o json` answer that sneakpeek made (labels and name). Pure. */
 export function managedPods(list_: unknown): PodRow[] {
   return list(obj(list_).items)
-    .filter((p) => obj(obj(p.metadata).labels)[MANAGED_BY] === 'sneakpeek')
+    .filter(isOurs)
     .map((p) => {
       const m = obj(p.metadata);
       const progress = podProgress(p);

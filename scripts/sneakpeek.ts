@@ -128,7 +128,8 @@ OPTIONS
       --transport T      how scripts reach -a NODE: ssh (NODE = host name or IP) | kubectl (NODE = node
                          name: one privileged pod on it per command); config transport, SNEAKPEEK_TRANSPORT
       --cleanup          delete the pods transport kubectl left behind (a run killed with SIGKILL):
-                         every pod labelled app.kubernetes.io/managed-by=sneakpeek in kubectl.namespace
+                         every pod sneakpeek made (labels app.kubernetes.io/managed-by=sneakpeek and
+                         sneakpeek.io/run=RUN, name sneakpeek-RUN-N) in kubectl.namespace
                          (--namespace NS, or -A: every namespace); prints NS/POD NODE PHASE deleted.
                          Pods of runs still going are deleted too
       --timeout S        give each node S seconds (config timeouts: files 900, merged_dir 60,

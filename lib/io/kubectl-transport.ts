@@ -33,6 +33,9 @@ const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const run = [...randomBytes(8)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
 let made = 0;
 
+/** A watch is started again no sooner than this after the last one started. */
+const WATCH_RESTART_MS = 1000;
+
 /** A pod nobody reports on for this long: is its node there, and Ready? */
 const SILENT_MS = 1500;
 
@@ -51,6 +54,14 @@ interface LivePod {
 }
 const livePods = new Map<string, LivePod>();
 
+/**
+ * Seconds a pod's delete may take: timeouts.kubectl, but at most LEAVING_DELETE_S once the run
+ * is being ended (Ctrl-C, SIGTERM, a reader gone): an API server that hangs must not hold the
+ * operator's terminal for a minute; the warning then names the pod (--cleanup removes it).
+ */
+const LEAVING_DELETE_S = 10;
+const deleteDeadline = (cfg: Config): number => (stopped() ? Math.min(cfg.timeouts.kubectl, LEAVING_DELETE_S) : cfg.timeouts.kubectl);
+
 function deletePods(names: readonly string[]): Promise<CommandResult[]> {
   const groups = new Map<string, { pods: LivePod[]; names: string[] }>();
   for (const name of names) {
@@ -63,7 +74,7 @@ function deletePods(names: readonly string[]): Promise<CommandResult[]> {
   }
   for (const g of groups.values()) {
     const { cfg, running, env } = g.pods[0]!;
-    const del = runCommand(kubectlArgv.delete(cfg, g.names, !running), { env, deadline: cfg.timeouts.kubectl, cleanup: true });
+    const del = runCommand(kubectlArgv.delete(cfg, g.names, !running), { env, deadline: deleteDeadline(cfg), cleanup: true });
     for (const p of g.pods) p.deleted = del;
   }
   const none: CommandResult = { code: 0, stdout: '', stderr: '', timedOut: false };
@@ -77,6 +88,12 @@ function kubectlFailure(what: string, r: CommandResult, cfg: Config, deadline: n
   if (r.timedOut) return `${what}: timed out after ${deadline}s`;
   return `${what}: ${lastLine(r.stderr) || `kubectl exited ${r.code}`}`;
 }
+
+/**
+ * A failed `kubectl create` that certainly made no pod: the API server refused it, was never
+ * reached, or kubectl stopped before sending it (its schema check could not fetch the OpenAPI).
+ */
+const NOTHING_MADE = /^Error from server \(|^The connection to the server \S+ was refused|^Unable to connect to the server: dial tcp |^error: error validating "STDIN"/;
 
 /** kubectl exec's own words about the remote exit code: not the node's. */
 const EXIT_NOTE = /^command terminated with exit code \d+\n?$/gm;
@@ -102,7 +119,13 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
       deadline: cfg.timeouts.kubectl,
     });
     if (halted()) return fail(halted()!, 130);
-    if (create.code !== 0) return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
+    if (create.code !== 0) {
+      // No pod to delete when kubectl never ran or the server said no or was not there (a
+      // delete would only fail too, and warn about a pod that never was); a create that timed
+      // out or broke off mid-request may have made it: that one is deleted.
+      if (!create.timedOut && (create.code === 126 || create.code === 127 || NOTHING_MADE.test(lastLine(create.stderr)))) livePods.delete(name);
+      return fail(kubectlFailure(`cannot create ${pod}`, create, cfg, cfg.timeouts.kubectl));
+    }
 
     // 2. until Running, or the reason it will not be
     const started = await untilRunning(cfg, env, plan.node, name, t0 + cfg.kubectl.startTimeout * 1000);
@@ -121,11 +144,11 @@ export async function runInPod(plan: { node: string; script: string }, cfg: Conf
     return result;
   } finally {
     // 4. always: the pod goes (forced when no kubelet ever ran it: nobody would confirm).
-    const [del] = await deletePods([name]);
+    const [del] = livePods.has(name) ? await deletePods([name]) : [];
     livePods.delete(name);
-    if (del!.code !== 0) {
+    if (del && del.code !== 0) {
       (opts.warn ?? ((l: string) => void process.stderr.write(`${l}\n`)))(
-        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del!, cfg, cfg.timeouts.kubectl)} (sneakpeek --cleanup removes it)`,
+        `sneakpeek: warning: ${where}: ${kubectlFailure(`${pod} not deleted`, del, cfg, deleteDeadline(cfg))} (sneakpeek --cleanup removes it)`,
       );
     }
   }
@@ -146,14 +169,21 @@ async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, nod
     done.abort();
   };
   const split = new WatchSplitter();
-  const onStdout = (c: Buffer) =>
-    split.push(c.toString('utf8'), (doc) => {
-      const p = podProgress(doc);
-      if (p.state === 'running') return decide(true);
-      if (p.state === 'failed') return decide(`${pod}: ${p.why}`);
-      last = p.why;
-      silent &&= p.silent;
-    });
+  const onStdout = (c: Buffer) => {
+    if (verdict !== undefined) return;
+    try {
+      split.push(c.toString('utf8'), (doc) => {
+        const p = podProgress(doc);
+        if (p.state === 'running') return decide(true);
+        if (p.state === 'failed') return decide(`${pod}: ${p.why}`);
+        last = p.why;
+        silent &&= p.silent;
+      });
+    } catch (e) {
+      // kubectl's output, not the node's: say whose
+      decide(`cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`);
+    }
+  };
   // Nobody on the node has said a word: is there such a node, and is it Ready?
   const nodeCheck = setTimeout(async () => {
     if (!silent || verdict !== undefined) return;
@@ -172,14 +202,16 @@ async function untilRunning(cfg: Config, env: NodeJS.ProcessEnv | undefined, nod
   try {
     // A watch the server ends early (its own timeout) is started again while there is time.
     while (verdict === undefined && !halted() && Date.now() < end) {
+      const began = Date.now();
       const w = await streamProcess(kubectlArgv.watch(cfg, name), { input: '', limitMs: end - Date.now(), onStdout, env, abort: done.signal });
       if (verdict !== undefined || halted()) break;
       if (w.broken) return `cannot read ${pod}: ${w.broken}`;
       if (w.code === 127) return `${cfg.paths.kubectl}: not found (set paths.kubectl in the config)`;
       if (w.code !== 0 && Date.now() < end - 50) return `cannot watch ${pod}: ${lastLine(w.stderr) || `kubectl exited ${w.code}`}`;
+      // A watch that ended at once (a proxy that cuts streams) is started again once a second, not in a busy loop.
+      const pause = Math.min(began + WATCH_RESTART_MS, end) - Date.now();
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
-  } catch (e) {
-    return `cannot read ${pod}: kubectl did not answer JSON (${oneLine(e)})`;
   } finally {
     clearTimeout(nodeCheck);
   }
@@ -195,7 +227,7 @@ export interface CleanupArgs {
 }
 
 /**
- * `sneakpeek --cleanup`: every pod sneakpeek made (label app.kubernetes.io/managed-by=sneakpeek)
+ * `sneakpeek --cleanup`: every pod sneakpeek made (both labels and its name: node-pod.ts managedPods)
  * and left behind — a run killed with SIGKILL, a second Ctrl-C, an API server that went away
  * before the delete — is listed and deleted. A pod no kubelet ever reported on, or already
  * Terminating on a node that never confirms, is deleted with --grace-period=0 --force. It ends

@@ -156,6 +156,8 @@ async function start(argv: readonly string[], o: { input?: string | Buffer; env?
   // A node that hangs up before reading its script (ssh refused, sudo refused) is reported by its
   // exit code; the write that fails with EPIPE must not end this process.
   p.stdin?.on('error', () => {});
+  // No input: an empty stdin that ends (zx leaves it open), so a command that reads it does not wait forever.
+  if (!o.input) p.stdin?.end();
   live.add(p);
   void p.finally(() => live.delete(p)).catch(() => {});
   if (stopped() && !o.cleanup) void p.kill('SIGTERM').catch(() => {});

@@ -7,6 +7,7 @@
 // 30k-file -t files (a reader that stops stops the node); sneakpeek --cleanup removes what a SIGKILLed run left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,17 @@ function launch(tool: string, args: string[]): { child: ChildProcess; done: Prom
     }),
   );
   return { child, done };
+}
+
+/** The real kubectl against the double (async: the double answers from this process). */
+function kubectl(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('kubectl', args, { env: { ...process.env, ...env() }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => out.push(c));
+  child.stderr!.on('data', (c: Buffer) => err.push(c));
+  child.stdin!.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })));
 }
 
 async function until<T>(fn: () => T | undefined | false, ms = 15_000, what = 'condition'): Promise<T> {
@@ -337,6 +349,30 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
     }
   }, 60_000);
 
+  it('--cleanup deletes only pods sneakpeek made: not another tool\'s that carries the same or a similar label', async () => {
+    const foreign = [
+      { name: 'helm-thing', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek' } },
+      { name: 'sneakpeek-web-0', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek', 'sneakpeek.io/run': 'web' } },
+      { name: 'op-thing', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek-operator', 'sneakpeek.io/run': 'abcd' } },
+    ];
+    for (const f of foreign) {
+      const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: f.name, labels: f.labels }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox:1.36' }] } };
+      expect(await kubectl(['create', '-f', '-'], JSON.stringify(manifest))).toMatchObject({ code: 0, stderr: '' });
+    }
+    try {
+      const mark = kube.events.length;
+      const dry = await run('sneakpeek', ['--cleanup', '-A', '--dry-run']);
+      expect([dry.code, dry.stdout, dry.stderr]).toEqual([0, '', '0 of 0 pod(s) to delete (all namespaces)\n']);
+      const r = await run('sneakpeek', ['--cleanup', '-A']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '0 of 0 pod(s) deleted (all namespaces)\n']);
+      expect(kube.events.slice(mark).filter((e) => e.verb === 'delete' || e.verb === 'deletecollection')).toEqual([]);
+      const names = kube.pods().map((p) => String(meta(p).name));
+      for (const f of foreign) expect(names).toContain(f.name);
+    } finally {
+      await kubectl(['delete', 'pod', ...foreign.map((f) => f.name), '--wait=false', '--grace-period=0', '--force']);
+    }
+  });
+
   it('the API server goes away mid-run: the node fails, and the pod that could not be deleted is named with what removes it', async () => {
     const own = await startKube({ nodes: [{ name: 'node-x', ip: '127.0.0.2' }], startMs: 50 });
     const release = holdLock();
@@ -359,6 +395,111 @@ describe.skipIf(skip)('transport kubectl: the same scripts through a pod per nod
       release();
     }
   }, 40_000);
+
+  it.each([
+    ['kubectl is not there', 'missing', /^get_container_ns: node-a: \/nonexistent\/kubectl: not found \(set paths\.kubectl in the config\)\n$/],
+    ['kubectl is not executable', 'noexec', /^get_container_ns: node-a: cannot create pod default\/sneakpeek-[a-z0-9]+-1: .*Permission denied\n$/],
+    ['the API server is not there', 'gone', /^get_container_ns: node-a: cannot create pod default\/sneakpeek-[a-z0-9]+-1: error: error validating "STDIN": error validating data: failed to download openapi: Get "http:\/\/127\.0\.0\.1:\d+\/openapi\/v2\?timeout=32s": dial tcp 127\.0\.0\.1:\d+: connect: connection refused; if you choose to ignore these errors, turn validation off with --validate=false\n$/],
+  ])('%s: one line, and no warning about a pod that was never made', async (_l, how, want) => {
+    const extra: Record<string, string> = {};
+    if (how === 'gone') {
+      const own = await startKube({});
+      const kubeconfig = path.join(tmp, 'gone-before.kubeconfig');
+      writeFileSync(kubeconfig, readFileSync(own.kubeconfig));
+      await own.close();
+      extra.KUBECONFIG = kubeconfig;
+    } else {
+      const noexec = path.join(tmp, 'kubectl-noexec');
+      writeFileSync(noexec, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+      const cfg = path.join(tmp, `kubectl-${how}.yaml`);
+      writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${how === 'missing' ? '/nonexistent/kubectl' : noexec}\n`);
+      extra.SNEAKPEEK_CONFIG = cfg;
+    }
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], extra);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(want);
+    expect(kube.events.length).toBe(mark);
+  });
+
+  it('a watch that ends at once, every time (a proxy that cuts streams): started again at most once a second, not in a busy loop', async () => {
+    // the real kubectl for everything but the watch, which ends at once with nothing, as kubectl does when the server ends it
+    const calls = path.join(tmp, 'watch-calls');
+    const wrapper = path.join(tmp, 'kubectl-cut-watch');
+    writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" --watch "*) echo x >> ${shQuote(calls)}; exit 0;; esac\nexec kubectl "$@"\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-cut-watch.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8').replace('startTimeout: 5', 'startTimeout: 3')}paths:\n  kubectl: ${wrapper}\n`);
+    rmSync(calls, { force: true });
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^get_container_ns: node-a: pod default\/sneakpeek-[a-z0-9]+-1 not Running after 3s \(kubectl\.startTimeout\): no status yet\n$/)]);
+    const watches = readFileSync(calls, 'utf8').split('\n').filter(Boolean).length;
+    expect(watches).toBeGreaterThanOrEqual(2);
+    expect(watches).toBeLessThanOrEqual(4);
+    await allDeleted(mark);
+  }, 30_000);
+
+  it('Ctrl-C while the API server hangs (accepts, never answers): the run still ends within seconds, naming the pod it could not delete', async () => {
+    const sockets = new Set<net.Socket>();
+    const hung = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    try {
+      const kubeconfig = path.join(tmp, 'hung.kubeconfig');
+      writeFileSync(kubeconfig, readFileSync(kube.kubeconfig, 'utf8').replace(/http:\/\/127\.0\.0\.1:\d+/, `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`));
+      const child = spawn(path.join(ROOT, 'bin', 'get_container_ns'), ['-a', 'node-a', '-n', short('a1')], {
+        env: { ...process.env, ...env(), KUBECONFIG: kubeconfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const err: Buffer[] = [];
+      child.stderr!.on('data', (c: Buffer) => err.push(c));
+      const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      await until(() => sockets.size > 0, 15_000, 'kubectl connecting');
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      child.kill('SIGINT');
+      const code = await Promise.race([done, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 25_000))]);
+      if (code === 'hung') child.kill('SIGKILL');
+      expect(code).toBe(130);
+      expect((Date.now() - t0) / 1000).toBeLessThan(15);
+      const lines = Buffer.concat(err).toString().split('\n').filter(Boolean);
+      expect(lines).toEqual([
+        expect.stringMatching(/^sneakpeek: warning: node-a: pod default\/sneakpeek-[a-z0-9]+-1 not deleted: timed out after 10s \(sneakpeek --cleanup removes it\)$/),
+        'get_container_ns: node-a: interrupted (SIGINT)',
+      ]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hung.close(r));
+    }
+  }, 60_000);
+
+  it('a kubectl whose watch prints something that is not JSON: the node fails with one line saying so; the pod is deleted', async () => {
+    const wrapper = path.join(tmp, 'kubectl-garbage-watch');
+    writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" --watch "*) printf '{\\n  garbage\\n}\\n'; exit 0;; esac\nexec kubectl "$@"\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-garbage-watch.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${wrapper}\n`);
+    const mark = kube.events.length;
+    const r = await run('get_container_ns', ['-a', 'node-a', '-n', short('a1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^get_container_ns: node-a: cannot read pod default\/sneakpeek-[a-z0-9]+-1: kubectl did not answer JSON \(.*JSON at position \d+.*\)\n$/)]);
+    await allDeleted(mark);
+  }, 30_000);
+
+  it('a kubectl (wrapper) that reads its stdin gets an empty one that ends: get, watch and delete do not wait for input that never comes', async () => {
+    const wrapper = path.join(tmp, 'kubectl-reads-stdin');
+    writeFileSync(wrapper, `#!/bin/sh\ncase "$1" in create|exec) exec kubectl "$@";; esac\ncat >/dev/null\nexec kubectl "$@" </dev/null\n`, { mode: 0o755 });
+    const cfg = path.join(tmp, 'kubectl-reads-stdin.yaml');
+    writeFileSync(cfg, `${readFileSync(cfgFile, 'utf8')}paths:\n  kubectl: ${wrapper}\n`);
+    const mark = kube.events.length;
+    const t0 = Date.now();
+    const r = await run('get_container_ns', ['-a', 'node-b', '-n', short('b1')], { SNEAKPEEK_CONFIG: cfg });
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, `${mntIno(C('b1'))}\n`, '']);
+    const c = await run('sneakpeek', ['--cleanup', '--dry-run'], { SNEAKPEEK_CONFIG: cfg });
+    expect([c.code, c.stderr]).toEqual([0, '0 of 0 pod(s) to delete (namespace default)\n']);
+    expect((Date.now() - t0) / 1000).toBeLessThan(20);
+    await allDeleted(mark);
+  }, 90_000);
 
   it('--cleanup takes only --namespace / -A / --dry-run', async () => {
     const r = await run('sneakpeek', ['--cleanup', '-t', 'files']);

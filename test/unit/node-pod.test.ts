@@ -74,8 +74,8 @@ describe('kubectl command lines', () => {
     ]],
     ['delete', kubectlArgv.delete(c, ['sneakpeek-abcd-1'], false), ['kubectl', 'delete', 'pod', 'sneakpeek-abcd-1', '--namespace=ops', '--wait=false', '--ignore-not-found']],
     ['delete, never ran', kubectlArgv.delete(c, ['a', 'b'], true, 'x'), ['kubectl', 'delete', 'pod', 'a', 'b', '--namespace=x', '--wait=false', '--ignore-not-found', '--grace-period=0', '--force']],
-    ['leftovers here', kubectlArgv.leftovers(c, 'ops'), ['kubectl', 'get', 'pods', '--namespace=ops', '--selector=app.kubernetes.io/managed-by=sneakpeek', '--output=json']],
-    ['leftovers everywhere', kubectlArgv.leftovers(c, null), ['kubectl', 'get', 'pods', '--all-namespaces', '--selector=app.kubernetes.io/managed-by=sneakpeek', '--output=json']],
+    ['leftovers here', kubectlArgv.leftovers(c, 'ops'), ['kubectl', 'get', 'pods', '--namespace=ops', '--selector=app.kubernetes.io/managed-by=sneakpeek,sneakpeek.io/run', '--output=json']],
+    ['leftovers everywhere', kubectlArgv.leftovers(c, null), ['kubectl', 'get', 'pods', '--all-namespaces', '--selector=app.kubernetes.io/managed-by=sneakpeek,sneakpeek.io/run', '--output=json']],
   ])('%s', (_l, argv, want) => {
     expect(argv).toEqual(want);
   });
@@ -140,6 +140,12 @@ describe('managedPods: what --cleanup finds', () => {
         { metadata: { name: 'sneakpeek-abcd-2', namespace: 'ops', labels }, spec: { nodeName: 'node-dead' }, status: { phase: 'Pending', qosClass: 'BestEffort' } },
         { metadata: { name: 'sneakpeek-abcd-3', namespace: 'ops', labels, deletionTimestamp: at }, spec: { nodeName: 'node-dead' }, status: { phase: 'Pending' } },
         { metadata: { name: 'web-0', namespace: 'default', labels: { app: 'web' } }, spec: { nodeName: 'node-a' }, status: { phase: 'Running' } },
+        // other tools' pods that carry the same or similar labels: never ours to delete
+        { metadata: { name: 'helm-thing', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek' } }, spec: { nodeName: 'node-a' }, status: { phase: 'Running' } },
+        { metadata: { name: 'sneakpeek-web-0', namespace: 'default', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek', 'sneakpeek.io/run': 'web' } }, spec: { nodeName: 'node-a' }, status: { phase: 'Running' } },
+        { metadata: { name: 'sneakpeek-wxyz-1', namespace: 'default', labels } }, // another run's name under this run's label
+        { metadata: { name: 'sneakpeek-abcd-1-x', namespace: 'default', labels }, status: { phase: 'Running' } },
+        { metadata: { name: 'sneakpeek-abcd-1', namespace: 'tools', labels: { 'app.kubernetes.io/managed-by': 'sneakpeek-operator', 'sneakpeek.io/run': 'abcd' } }, status: { phase: 'Running' } },
         'junk',
       ],
     };
