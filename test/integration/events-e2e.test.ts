@@ -218,37 +218,50 @@ describe.skipIf(skip)('--events: one labelled stream from two nodes (journal)', 
 
   it('--follow with a node that hangs (its session stopped): said within seconds, reconnected; the hung session ends once it runs again', async () => {
     const f = new Follower(cfgJournal, ['-t', 'procmon', '--events', '--follow', '--json', '--since', '0s', '--pods-file', PODS, '-e', 'noisy-0']);
+    const seen = (word: string) => f.events().some((e) => (e.args as string[] | undefined)?.[1] === word);
+    let stopped: number | undefined;
     try {
-      // node 2's session: every process below our sshd whose environment names 127.0.0.2 as the server
-      const ofNode2 = () =>
-        sshdSessions().filter((p) => {
-          try {
-            return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').some((v) => v.startsWith('SSH_CONNECTION=') && v.includes(` ${NODE2} `));
-          } catch {
-            return false;
-          }
-        });
-      const hung = await until('node 2 session running', () => ofNode2().length >= 2 && ofNode2(), 15_000);
-      // its sshd process too (no environment of the session): stop the whole session as a hung node would
-      const stopped = [...new Set(hung.flatMap((p) => [p, procStat(p)?.ppid ?? p]))].filter((p) => p !== sshd.pid);
+      // node 2's session is streaming: an exec in web-0 (node 2) shows up. (A session still
+      // starting — a login shell's rc files — is not the case here.)
+      for (const end = Date.now() + 60_000; !seen('before-the-hang'); await sleep(1000)) {
+        if (Date.now() > end) throw new Error('node 2 never streamed');
+        sh(C.web, '/bin/echo before-the-hang >/dev/null');
+      }
+      // the sshd process of node 2's session: the parent of the processes whose environment
+      // names 127.0.0.2 as the server. Stopped, it answers nothing, as a hung node
+      const inSession = sshdSessions().filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').some((v) => v.startsWith('SSH_CONNECTION=') && v.includes(` ${NODE2} `));
+        } catch {
+          return false;
+        }
+      });
+      const net = [...new Set(inSession.map((p) => procStat(p)?.ppid ?? 0))].filter((p) => p > 0 && !inSession.includes(p) && p !== sshd.pid);
+      expect(net).toHaveLength(1);
+      const session = [net[0]!, ...descendants(net[0]!)];
       const t0 = Date.now();
-      for (const p of stopped) process.kill(p, 'SIGSTOP');
+      process.kill(net[0]!, 'SIGSTOP');
+      stopped = net[0];
       // ssh.serverAliveInterval 2 (×3 unanswered): the client gives up, the follower says so
       await until('the hang said on stderr', () => f.err.includes(`sneakpeek: ${NODE2}: session lost`) && true, 20_000);
       expect(Date.now() - t0).toBeLessThan(15_000);
       await until('reconnected', () => f.err.includes(`sneakpeek: ${NODE2}: reconnected`) && true, 15_000);
-      sh(C.web, '/bin/echo after-the-hang >/dev/null');
-      await until('an event after the hang', () => f.events().some((e) => (e.args as string[] | undefined)?.[1] === 'after-the-hang') && true, 20_000);
-      for (const p of stopped) process.kill(p, 'SIGCONT');
-      // woken, the old session finds its client gone and ends (the node script's watchdog)
-      const left = () => stopped.filter(alive);
+      for (const end = Date.now() + 30_000; !seen('after-the-hang'); await sleep(1000)) {
+        if (Date.now() > end) throw new Error('no event after the hang');
+        sh(C.web, '/bin/echo after-the-hang >/dev/null');
+      }
+      process.kill(net[0]!, 'SIGCONT');
+      stopped = undefined;
+      // woken, the old session finds its client gone and ends, the node script with it (its watchdog)
+      const left = () => session.filter(alive);
       await until('the hung session gone', () => left().length === 0 && true, 20_000).catch(() => undefined);
       expect(left()).toEqual([]);
     } finally {
+      if (stopped !== undefined) process.kill(stopped, 'SIGCONT');
       f.proc.kill('SIGINT');
     }
     expect(await f.exit).toBe(130);
-  }, 90_000);
+  }, 150_000);
 });
 
 /** A follower: `sneakpeek … --follow --json` as a child process, its lines collected as they come. */
